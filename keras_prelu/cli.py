@@ -1,0 +1,45 @@
+"""The `keras-prelu` command.
+
+Every module in `keras_prelu.commands` that defines `register(subparsers)`
+adds its sub-commands; a sub-command raises `UsageError` for a user error,
+which prints one line and exits with code 2.
+"""
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from keras_prelu import commands
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit code 2, no traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser():
+    parser = _Parser(prog="keras-prelu", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        if hasattr(module, "register"):
+            module.register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args) or 0
+    except UsageError as error:
+        print(f"keras-prelu: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

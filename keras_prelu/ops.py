@@ -1,0 +1,112 @@
+"""Functional forms of the rectifiers: `prelu`, `leaky_relu`, `prelu_inverse`.
+
+They accept any tensor-like input. `prelu` has a hand-written gradient:
+dx = upstream where x >= 0 else alpha * upstream, and
+dalpha = sum of x * upstream over the entries where x < 0, reduced to alpha's
+shape. On the TensorFlow backend both directions run as fused XLA clusters.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_prelu._validation import check_number
+
+
+def _broadcast_reduce_axes(x_shape, alpha_shape):
+    """Axes of `x` that must be summed to bring a full-size gradient to alpha's shape."""
+    x_rank, alpha_rank = len(x_shape), len(alpha_shape)
+    if alpha_rank > x_rank:
+        raise ValueError(
+            "`alpha` must broadcast to `x`; it has more dimensions than `x`. "
+            f"Received: x.shape={tuple(x_shape)}, alpha.shape={tuple(alpha_shape)}"
+        )
+    offset = x_rank - alpha_rank
+    axes = list(range(offset))
+    for i, size in enumerate(alpha_shape):
+        if size == 1 and x_shape[offset + i] != 1:
+            axes.append(offset + i)
+    return tuple(axes)
+
+
+def _check_float(x, name="x"):
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if not keras.backend.is_float_dtype(dtype):
+        raise ValueError(
+            f"`{name}` must have a floating-point dtype. Received: {name}.dtype={dtype}"
+        )
+
+
+def _generic_prelu(x, alpha, reduce_axes):
+    """Backend-agnostic PReLU built on `keras.ops.custom_gradient`."""
+
+    @ops.custom_gradient
+    def _prelu(x, alpha):
+        negative = ops.less(x, 0)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            dx = ops.where(negative, upstream * alpha, upstream)
+            dalpha = ops.where(negative, upstream * x, ops.zeros_like(x))
+            if reduce_axes:
+                dalpha = ops.sum(dalpha, axis=reduce_axes, keepdims=True)
+            return dx, ops.reshape(dalpha, ops.shape(alpha))
+
+        return ops.where(negative, x * alpha, x), grad
+
+    return _prelu(x, alpha)
+
+
+def prelu(x, alpha):
+    """Parametric ReLU: `x` where `x >= 0`, `alpha * x` elsewhere.
+
+    Args:
+        x: floating-point tensor.
+        alpha: slopes broadcastable to `x` (a scalar, one per channel, ...).
+            It is cast to `x`'s dtype, so a float32 slope works with a
+            float16 or bfloat16 input.
+
+    Returns:
+        A tensor of `x`'s shape and dtype.
+    """
+    x = ops.convert_to_tensor(x)
+    _check_float(x)
+    alpha = ops.cast(alpha, x.dtype)
+    reduce_axes = _broadcast_reduce_axes(tuple(x.shape), tuple(alpha.shape))
+    if keras.backend.backend() == "tensorflow":
+        from keras_prelu import _tf_kernels
+
+        return _tf_kernels.prelu(x, alpha, reduce_axes)
+    return _generic_prelu(x, alpha, reduce_axes)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """Leaky ReLU with a fixed slope (default 0.01, Maas et al. 2013), one fused op."""
+    negative_slope = check_number("negative_slope", negative_slope, minimum=0.0)
+    x = ops.convert_to_tensor(x)
+    _check_float(x)
+    return ops.leaky_relu(x, negative_slope=negative_slope)
+
+
+def prelu_inverse(y, alpha):
+    """Invert `prelu`: `y` where `y >= 0`, `y / alpha` elsewhere.
+
+    Only defined for strictly positive slopes: with `alpha <= 0` PReLU is not
+    injective (several inputs share one output), so a concrete non-positive
+    slope raises a ValueError. Symbolic slopes cannot be checked while tracing.
+    """
+    y = ops.convert_to_tensor(y)
+    _check_float(y, "y")
+    try:
+        alpha_values = np.asarray(ops.convert_to_numpy(alpha), dtype="float64")
+    except Exception:  # symbolic tensor inside a traced function
+        alpha_values = None
+    if alpha_values is not None and not np.all(alpha_values > 0):
+        raise ValueError(
+            "prelu_inverse needs every slope > 0: with alpha <= 0, PReLU maps "
+            "different inputs to the same output, so it is not invertible. "
+            f"Received: alpha with minimum {alpha_values.min()}"
+        )
+    alpha = ops.cast(alpha, y.dtype)
+    return ops.where(ops.less(y, 0), y / alpha, y)
