@@ -5,6 +5,13 @@
     init = keras_prelu.kernel_initializer_for("prelu")  # Var(W) = 2 / (n * 1.0625)
 """
 
+import os as _os
+import sys as _sys
+
+if _os.path.basename(_sys.argv[0] if _sys.argv else "").startswith("keras-prelu"):
+    # Running as the command line tool: keep TensorFlow's start-up logs off the terminal.
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from keras_prelu import constraints, initializers, layers, ops, optimizers
 from keras_prelu.activations import (
     get_activation,
