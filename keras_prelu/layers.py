@@ -37,6 +37,14 @@ def _check_float_input(layer, dtype):
         )
 
 
+class _RectifierLayer(keras.layers.Layer):
+    """Checks shared by the rectifiers: float inputs of rank >= 2, also on symbolic inputs."""
+
+    def compute_output_spec(self, inputs, *args, **kwargs):
+        _check_float_input(self, inputs.dtype)
+        return super().compute_output_spec(inputs, *args, **kwargs)
+
+
 def _check_rank(layer, input_shape):
     if len(input_shape) < 2:
         raise ValueError(
@@ -46,7 +54,7 @@ def _check_rank(layer, input_shape):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class PReLU(keras.layers.Layer):
+class PReLU(_RectifierLayer):
     """Parametric ReLU (He et al. 2015): `x` for `x >= 0`, `alpha * x` for `x < 0`.
 
     By default one learnable slope per channel, initialised to 0.25, for inputs
@@ -159,6 +167,16 @@ class PReLU(keras.layers.Layer):
             regularizer=self.alpha_regularizer,
             constraint=self.alpha_constraint,
         )
+        # Later calls must match the axes the slopes were sized for.
+        rank = len(input_shape)
+        param_shape = tuple(self.alpha.shape)
+        offset = rank - len(param_shape)
+        axes = {
+            offset + i: input_shape[offset + i]
+            for i, size in enumerate(param_shape)
+            if size != 1 or input_shape[offset + i] == 1
+        }
+        self.input_spec = keras.layers.InputSpec(ndim=rank, axes=axes)
 
     def call(self, inputs):
         _check_float_input(self, inputs.dtype)
@@ -188,7 +206,7 @@ class PReLU(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class LeakyReLU(keras.layers.Layer):
+class LeakyReLU(_RectifierLayer):
     """Leaky ReLU with a fixed slope, default 0.01 (Maas et al. 2013; Keras's default is 0.3)."""
 
     def __init__(self, negative_slope=0.01, **kwargs):
@@ -213,7 +231,7 @@ class LeakyReLU(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class RReLU(keras.layers.Layer):
+class RReLU(_RectifierLayer):
     """Randomized leaky ReLU (Xu et al. 2015).
 
     In training every negative element gets its own slope drawn from

@@ -4,8 +4,10 @@ import re
 
 import keras
 
-# Slope variables are named "alpha" (ours and keras.layers.PReLU's).
-SLOPE_VARIABLE_PATTERN = r"^alpha$"
+# Slope variables are named "alpha" (ours and keras.layers.PReLU's). Optimizers
+# see either the Keras variable ("alpha") or, on TensorFlow, the backing
+# tf.Variable ("layer_name/alpha:0").
+SLOPE_VARIABLE_PATTERN = r"(^|/)alpha(:\d+)?$"
 
 
 def is_slope_variable(variable):
