@@ -4,7 +4,14 @@ They accept any tensor-like input. `prelu` has a hand-written gradient:
 dx = upstream where x >= 0 else alpha * upstream, and
 dalpha = sum of x * upstream over the entries where x < 0, reduced to alpha's
 shape. On the TensorFlow backend both directions run as fused XLA clusters.
+
+Inside `with export_friendly():` `prelu` instead emits the plain pattern
+`relu(x) + (-alpha) * relu(-x)`, which graph converters recognise (the TFLite
+converter fuses it into its native PRELU op) and which needs no XLA.
 """
+
+import contextlib
+import threading
 
 import keras
 import numpy as np
@@ -58,6 +65,48 @@ def _generic_prelu(x, alpha, reduce_axes):
     return _prelu(x, alpha)
 
 
+_export_state = threading.local()
+
+
+@contextlib.contextmanager
+def export_friendly():
+    """Make `prelu` emit converter-friendly plain ops while tracing in this thread.
+
+    Within the block, `prelu(x, alpha)` computes `relu(x) + (-alpha) * relu(-x)`
+    (Keras 2's PReLU graph) with `alpha` reshaped to rank `rank(x) - 1`, the
+    pattern the TFLite converter fuses into its builtin PRELU op (inputs of rank
+    2 to 4; higher ranks get `where(x < 0, alpha * x, x)`). No XLA-compiled
+    functions are traced, so SavedModel, TFLite and ONNX converters see only
+    ordinary ops. The values equal those of the fast kernel exactly.
+
+    The switch is per thread (a training loop in another thread keeps the fast
+    kernel) and nests; it only affects functions traced inside the block.
+    """
+    depth = getattr(_export_state, "depth", 0)
+    _export_state.depth = depth + 1
+    try:
+        yield
+    finally:
+        _export_state.depth = depth
+
+
+def is_export_friendly():
+    """True inside an `export_friendly()` block of the current thread."""
+    return getattr(_export_state, "depth", 0) > 0
+
+
+def _export_prelu(x, alpha):
+    """PReLU as plain ops in the pattern converters fuse (see `export_friendly`)."""
+    rank, alpha_shape = len(x.shape), tuple(alpha.shape)
+    if len(alpha_shape) == rank and rank > 0 and alpha_shape[0] == 1:
+        alpha_shape = alpha_shape[1:]  # a leading batch axis of size 1
+    if 2 <= rank <= 4 and len(alpha_shape) <= rank - 1:
+        # TFLite's PRELU wants alpha of rank(x) - 1, broadcasting from the right.
+        alpha = ops.reshape(alpha, (1,) * (rank - 1 - len(alpha_shape)) + alpha_shape)
+        return ops.relu(x) + ops.negative(alpha) * ops.relu(ops.negative(x))
+    return ops.where(ops.less(x, 0), x * alpha, x)
+
+
 def prelu(x, alpha):
     """Parametric ReLU: `x` where `x >= 0`, `alpha * x` elsewhere.
 
@@ -74,6 +123,8 @@ def prelu(x, alpha):
     _check_float(x)
     alpha = ops.cast(alpha, x.dtype)
     reduce_axes = _broadcast_reduce_axes(tuple(x.shape), tuple(alpha.shape))
+    if is_export_friendly():
+        return _export_prelu(x, alpha)
     if keras.backend.backend() == "tensorflow":
         from keras_prelu import _tf_kernels
 
