@@ -13,6 +13,7 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "").startswith("keras-prelu"
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_prelu import constraints, initializers, layers, ops, optimizers
+from keras_prelu import blocks  # noqa: F401  (registers the zoo's layers for .keras loading)
 from keras_prelu.activations import (
     get_activation,
     kernel_initializer_for,

@@ -1,0 +1,53 @@
+"""`keras-prelu models list [PATTERN]` and `keras-prelu models info NAME`: browse the model zoo."""
+
+import sys
+
+from keras_prelu.cli import UsageError
+
+
+def _zoo():
+    import zoo  # imported on use: it builds nothing, but keeps `keras-prelu --help` light
+
+    return zoo
+
+
+def _list(args):
+    names = _zoo().list_models(args.pattern)
+    if not names:
+        print(f"no model matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    print("\n".join(names))
+    return 0
+
+
+def _format(key, value):
+    if key == "published" and value:
+        return f"{value['value']} ({value['metric']}, {value['source']}; {value['activation']})"
+    if key in ("params", "total_params"):
+        return f"{value:,}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(str, value)) + ")"
+    return "-" if value is None else str(value)
+
+
+def _info(args):
+    zoo = _zoo()
+    try:
+        zoo.registry.entry(args.name)
+    except ValueError as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+    for key, value in zoo.info(args.name).items():
+        print(f"{key}: {_format(key, value)}")
+    return 0
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("models", help="list the model zoo and describe its models")
+    commands = parser.add_subparsers(dest="models_command", required=True)
+    listing = commands.add_parser("list", help="registered model names matching PATTERN")
+    listing.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, default '*'")
+    listing.set_defaults(func=_list)
+    details = commands.add_parser("info", help="family, depth, parameters, paper of model NAME")
+    details.add_argument("name")
+    details.set_defaults(func=_info)
+

@@ -1,0 +1,199 @@
+"""Every registered model builds; a representative subset (one per family x activation) trains one
+step and survives a `.keras` round trip in a fresh process; the full sweep runs with --run-slow."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_prelu
+import zoo
+from zoo import _common, registry
+
+ALL_MODELS = zoo.list_models()
+# Small inputs and few classes keep even ResNet-50 cheap on a CPU.
+SMALL = {
+    "cifar_resnet": {"input_shape": (16, 16, 3), "num_classes": 3},
+    "imagenet_resnet": {"input_shape": (32, 32, 3), "num_classes": 5},
+    "mlp": {"input_shape": (6, 6, 1), "num_classes": 4},
+}
+ACTIVATION_LAYERS = {
+    "relu": keras.layers.ReLU,
+    "leaky_relu": keras_prelu.LeakyReLU,
+    "prelu": keras_prelu.PReLU,
+    "prelu_shared": keras_prelu.PReLU,
+    "rrelu": keras_prelu.RReLU,
+}
+READABLE_NAME = re.compile(
+    r"(input|flatten|pool|classifier|stem_(conv|bn|act|pool)"
+    r"|stage\d+_block\d+_(conv\d|bn\d|act\d|add|shortcut|shortcut_conv|shortcut_bn)"
+    r"|layer\d+_(dense|bn|act|dropout))"
+)
+
+
+def _representatives():
+    """The first model (natural order, hence the smallest depth) of each family x activation."""
+    chosen = {}
+    for name in ALL_MODELS:
+        entry = registry.entry(name)
+        chosen.setdefault((entry.family, entry.defaults["activation"]), name)
+    return sorted(chosen.values(), key=ALL_MODELS.index)
+
+
+REPRESENTATIVES = _representatives()
+OTHERS = [name for name in ALL_MODELS if name not in REPRESENTATIVES]
+
+
+def _small_model(name):
+    return zoo.get(name, **SMALL[registry.entry(name).family])
+
+
+def _inputs(name, batch=2, seed=0):
+    shape = SMALL[registry.entry(name).family]["input_shape"]
+    return np.random.default_rng(seed).standard_normal((batch, *shape)).astype("float32")
+
+
+def _expected_activations(entry):
+    depth = entry.defaults["depth"]
+    if entry.family == "cifar_resnet":
+        return depth - 1  # the stem, then two per basic block
+    if entry.family == "imagenet_resnet":
+        from zoo.imagenet_resnet import RESNET_SPECS
+
+        kind, blocks = RESNET_SPECS[depth]
+        return 1 + sum(blocks) * (2 if kind == "basic" else 3)
+    return depth
+
+
+def test_registry_covers_every_family_and_activation():
+    families = {registry.entry(name).family for name in ALL_MODELS}
+    assert families == set(SMALL)
+    assert len(REPRESENTATIVES) == len(SMALL) * len(_common.ACTIVATION_SUFFIXES)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_builds_with_matching_activations_and_initializers(name):
+    entry = registry.entry(name)
+    activation = entry.defaults["activation"]
+    model = _small_model(name)
+    assert model.name == name
+    assert not model.compiled
+    classes = SMALL[entry.family]["num_classes"]
+    assert model.output_shape == (None, classes)
+    outputs = keras.ops.convert_to_numpy(model(_inputs(name), training=False))
+    assert outputs.shape == (2, classes) and np.all(np.isfinite(outputs))
+
+    for layer in model.layers:
+        assert READABLE_NAME.fullmatch(layer.name), layer.name
+    # No layer is called twice (a shared activation or block would show two inbound nodes).
+    for layer_config in model.get_config()["layers"]:
+        assert len(layer_config["inbound_nodes"]) <= 1, layer_config["name"]
+
+    acts = [layer for layer in model.layers if re.search(r"_act\d*$", layer.name)]
+    assert len(acts) == _expected_activations(entry)
+    for layer in acts:
+        assert type(layer) is ACTIVATION_LAYERS[activation], layer.name
+        if activation.startswith("prelu"):
+            (alpha,) = layer.weights
+            assert alpha.name == "alpha"
+            channels = layer.input.shape[-1]
+            assert alpha.shape == ((1,) if activation == "prelu_shared" else (channels,))
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(alpha), 0.25)
+
+    slope = keras_prelu.negative_slope_of(activation)
+    kernels = [layer for layer in model.layers if hasattr(layer, "kernel_initializer")]
+    hidden = [layer for layer in kernels if layer.name != "classifier"]
+    assert hidden and len(hidden) == len(kernels) - 1
+    for layer in hidden:
+        assert isinstance(layer.kernel_initializer, keras_prelu.PReLUHeNormal), layer.name
+        assert layer.kernel_initializer.negative_slope == pytest.approx(slope), layer.name
+    assert len({id(layer.kernel_initializer) for layer in kernels}) == len(kernels)
+
+
+class _TrainedModels:
+    """Trains each model one step once per module, saves it as `.keras` and remembers its predictions."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.losses = {}
+        self.predictions = {}
+
+    def train_and_save(self, name):
+        if name not in self.losses:
+            model = _small_model(name)
+            model.compile(
+                optimizer=keras.optimizers.SGD(0.05),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
+            x = _inputs(name, batch=4, seed=1)
+            y = np.arange(4) % model.output_shape[-1]
+            self.losses[name] = float(model.train_on_batch(x, y))
+            slopes = [w for w in model.trainable_weights if w.name == "alpha"]
+            if slopes:  # one step moves the slopes off their initial 0.25
+                assert any(np.any(keras.ops.convert_to_numpy(w) != 0.25) for w in slopes)
+            model.save(self.directory / f"{name}.keras")
+            probe = _inputs(name, batch=3, seed=2)
+            np.save(self.directory / f"{name}.input.npy", probe)
+            self.predictions[name] = keras.ops.convert_to_numpy(model(probe, training=False))
+        return self.losses[name]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return _TrainedModels(tmp_path_factory.mktemp("zoo_models"))
+
+
+_RELOAD = r"""
+import json, sys
+import numpy as np
+import keras
+import keras_prelu  # registers every layer the zoo uses; zoo itself is not imported
+directory, names = sys.argv[1], json.loads(sys.argv[2])
+for name in names:
+    model = keras.saving.load_model(f"{directory}/{name}.keras", safe_mode=True)
+    probe = np.load(f"{directory}/{name}.input.npy")
+    np.save(f"{directory}/{name}.reloaded.npy", keras.ops.convert_to_numpy(model(probe, training=False)))
+assert "zoo" not in sys.modules
+"""
+
+
+def _check_round_trip(trained, names):
+    for name in names:
+        trained.train_and_save(name)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", _RELOAD, str(trained.directory), json.dumps(names)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in names:
+        reloaded = np.load(trained.directory / f"{name}.reloaded.npy")
+        np.testing.assert_array_equal(reloaded, trained.predictions[name], err_msg=name)
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_one_train_step_gives_finite_loss(name, trained):
+    assert np.isfinite(trained.train_and_save(name))
+
+
+def test_keras_round_trip_in_fresh_process(trained):
+    _check_round_trip(trained, REPRESENTATIVES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", OTHERS)
+def test_one_train_step_gives_finite_loss_all(name, trained):
+    assert np.isfinite(trained.train_and_save(name))
+
+
+@pytest.mark.slow
+def test_keras_round_trip_in_fresh_process_all(trained):
+    _check_round_trip(trained, ALL_MODELS)

@@ -1,0 +1,27 @@
+"""The model zoo: ready-made networks for every rectifier, by name.
+
+    import zoo
+    model = zoo.get("resnet56_prelu", num_classes=100)
+    zoo.list_models("resnet*", exclude="*_rrelu")
+    zoo.info("resnet20_relu")["params"]   # 269,722
+"""
+
+from zoo.registry import get, info, list_models, register
+from zoo.weights import RUN_WEIGHT_FILES, load_weights
+
+# Families register their variants on import.
+from zoo.cifar_resnet import build_cifar_resnet  # noqa: E402
+from zoo.imagenet_resnet import build_imagenet_resnet  # noqa: E402
+from zoo.mlp import build_mlp  # noqa: E402
+
+__all__ = [
+    "RUN_WEIGHT_FILES",
+    "build_cifar_resnet",
+    "build_imagenet_resnet",
+    "build_mlp",
+    "get",
+    "info",
+    "list_models",
+    "load_weights",
+    "register",
+]

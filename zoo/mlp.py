@@ -1,0 +1,56 @@
+"""Multi-layer perceptrons: `depth` hidden layers of `width` units, optional BatchNorm and dropout."""
+
+import keras
+
+from zoo import _common
+
+# name: (hidden layers, units per layer); mlp30x128 is deep enough to show (in)stability at init.
+VARIANTS = {
+    "mlp3x256": (3, 256),
+    "mlp6x256": (6, 256),
+    "mlp3x1024": (3, 1024),
+    "mlp30x128": (30, 128),
+}
+
+
+def build_mlp(
+    depth=3,
+    width=256,
+    activation="relu",
+    norm="none",
+    dropout=0.0,
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    classifier_activation=None,
+    name=None,
+):
+    """Flatten, then `depth` x (Dense(width) -> [BatchNorm] -> activation -> [Dropout]), then a linear classifier.
+
+    Returns logits unless `classifier_activation` is set.
+    """
+    _common.check_int("depth", depth)
+    _common.check_int("width", width)
+    _common.check_int("num_classes", num_classes)
+    _common.check_norm(norm)
+    _common.check_activation(activation)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be a rate in [0, 1). Received: dropout={dropout!r}")
+    input_shape = _common.check_input_shape(input_shape)
+
+    inputs = keras.Input(input_shape, name="input")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    for layer in range(1, depth + 1):
+        prefix = f"layer{layer}"
+        x = _common.dense(x, width, activation, norm, f"{prefix}_dense")
+        x = _common.normalize(x, norm, f"{prefix}_bn")
+        x = _common.act(x, activation, f"{prefix}_act")
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"{prefix}_dropout")(x)
+    outputs = _common.classifier(x, num_classes, classifier_activation)
+    return keras.Model(inputs, outputs, name=name or f"mlp{depth}x{width}")
+
+
+build_mlp.family = "mlp"
+
+for _arch, (_depth, _width) in VARIANTS.items():
+    _common.register_variants(_arch, build_mlp, {"depth": _depth, "width": _width})

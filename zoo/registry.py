@@ -1,0 +1,198 @@
+"""The model registry: `get`, `list_models`, `register`, `info`."""
+
+import dataclasses
+import difflib
+import fnmatch
+import inspect
+import math
+import re
+import types
+
+import keras
+
+_REGISTRY = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """One registered model: its builder, default arguments and reference figures."""
+
+    name: str
+    builder: object
+    defaults: types.MappingProxyType
+    fixed: frozenset = frozenset()
+    family: str = None
+    paper: str = None
+    published: types.MappingProxyType = None
+
+    def config(self, **overrides):
+        """The builder's keyword arguments: its own defaults, then the entry's, then `overrides`."""
+        params = _parameters(self.builder)
+        config = {
+            key: p.default
+            for key, p in params.items()
+            if p.default is not inspect.Parameter.empty and p.kind is not p.VAR_KEYWORD
+        }
+        config.update(self.defaults)
+        config.update(overrides)
+        return config
+
+
+def _parameters(builder):
+    try:
+        return dict(inspect.signature(builder).parameters)
+    except (TypeError, ValueError):
+        return {}
+
+
+def _check_arguments(name, builder, arguments):
+    params = _parameters(builder)
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    for key in arguments:
+        if key not in params or params[key].kind is params[key].VAR_POSITIONAL:
+            known = sorted(k for k, p in params.items() if p.kind is not p.VAR_POSITIONAL)
+            raise ValueError(
+                f"Model {name!r} takes no argument {key!r}. Known: {known}. "
+                f"Received: {key}={arguments[key]!r}"
+            )
+
+
+def _natural_key(name):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _patterns(argument, value):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple, set)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(
+        f"`{argument}` must be a pattern string or a list of them. Received: {argument}={value!r}"
+    )
+
+
+def list_models(include="*", exclude=None):
+    """Registered names matching any `include` pattern and no `exclude` pattern (fnmatch), naturally sorted."""
+    include, exclude = _patterns("include", include), _patterns("exclude", exclude)
+    names = [
+        name
+        for name in _REGISTRY
+        if any(fnmatch.fnmatchcase(name, p) for p in include)
+        and not any(fnmatch.fnmatchcase(name, p) for p in exclude)
+    ]
+    return sorted(names, key=_natural_key)
+
+
+def entry(name):
+    """The `ModelEntry` registered under `name`; unknown names raise a ValueError with suggestions."""
+    if isinstance(name, str) and name in _REGISTRY:
+        return _REGISTRY[name]
+    close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else " See zoo.list_models()."
+    raise ValueError(f"Unknown model.{hint} Received: name={name!r}")
+
+
+def _add(name, builder, defaults, fixed=(), family=None, paper=None, published=None):
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"A model name must be a non-empty string. Received: name={name!r}")
+    if name in _REGISTRY:
+        raise ValueError(
+            f"A model named {name!r} is already registered; pick another name. Received: name={name!r}"
+        )
+    if not callable(builder):
+        raise ValueError(f"`builder` must be callable. Received: builder={builder!r}")
+    _check_arguments(name, builder, defaults)
+    missing = [key for key in fixed if key not in defaults]
+    if missing:
+        raise ValueError(f"Variant-defining arguments need a value. Received: fixed={missing}")
+    _REGISTRY[name] = ModelEntry(
+        name=name,
+        builder=builder,
+        defaults=types.MappingProxyType(dict(defaults)),
+        fixed=frozenset(fixed),
+        family=family or getattr(builder, "family", None) or builder.__name__,
+        paper=paper,
+        published=None if published is None else types.MappingProxyType(dict(published)),
+    )
+
+
+def register(name, builder=None, **defaults):
+    """Register `builder(**kwargs) -> keras.Model` under `name`, with default keyword arguments.
+
+    Usable as `register("my_net", build_fn, depth=4)` or as a decorator
+    `@register("my_net", depth=4)`. A taken name raises ValueError. Returns
+    the builder.
+    """
+    if builder is None:
+
+        def decorator(function):
+            _add(name, function, defaults)
+            return function
+
+        return decorator
+    _add(name, builder, defaults)
+    return builder
+
+
+def get(name, weights=None, **overrides):
+    """Build the registered model `name` (uncompiled), optionally loading `weights`.
+
+    Overrides replace the registered defaults (`input_shape`, `num_classes`,
+    `activation`, family arguments); one that contradicts an argument
+    defining the variant (e.g. `depth=32` on `resnet20_relu`) raises.
+    `weights`: a `.weights.h5` or `.keras` file, or a run directory (see
+    `zoo.weights.RUN_WEIGHT_FILES`).
+    """
+    model_entry = entry(name)
+    for key in sorted(model_entry.fixed & overrides.keys()):
+        if overrides[key] != model_entry.defaults[key]:
+            raise ValueError(
+                f"{key}={model_entry.defaults[key]!r} defines {name!r}; use another variant "
+                f"or the family builder. Received: {key}={overrides[key]!r}"
+            )
+    _check_arguments(name, model_entry.builder, overrides)
+    config = model_entry.config(**overrides)
+    if "name" in _parameters(model_entry.builder) and "name" not in overrides:
+        config["name"] = name
+    model = model_entry.builder(**config)
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"The builder of {name!r} must return a keras.Model. Received: {type(model).__name__}"
+        )
+    if weights is not None:
+        from zoo import weights as weight_files
+
+        weight_files.load_weights(model, weights)
+    return model
+
+
+def info(name):
+    """A dict describing the model: family, depth, activation, default input and classes, parameters, paper, published figure.
+
+    `params` counts trainable parameters (what papers and torchvision report);
+    `total_params` adds non-trainable state such as BatchNorm statistics.
+    Builds the model once.
+    """
+    model_entry = entry(name)
+    config = model_entry.config()
+    model = get(name)
+    activation = config.get("activation")
+    input_shapes = [tuple(tensor.shape[1:]) for tensor in model.inputs]
+    output_sizes = [tensor.shape[-1] for tensor in model.outputs]
+    return {
+        "name": name,
+        "family": model_entry.family,
+        "depth": config.get("depth"),
+        "width": config.get("width"),
+        "activation": activation if activation is None or isinstance(activation, str) else repr(activation),
+        "norm": config.get("norm"),
+        "input_shape": input_shapes[0] if len(input_shapes) == 1 else input_shapes,
+        "num_classes": output_sizes[0] if len(output_sizes) == 1 else output_sizes,
+        "params": sum(math.prod(w.shape) for w in model.trainable_weights),
+        "total_params": int(model.count_params()),
+        "paper": model_entry.paper,
+        "published": None if model_entry.published is None else dict(model_entry.published),
+    }

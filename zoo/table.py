@@ -1,0 +1,79 @@
+"""Print a Markdown table of the registered model families: `python -m zoo.table [PATTERN ...]`."""
+
+import sys
+
+from zoo import _common, registry
+
+
+def _variant(entry):
+    """(architecture name, activation suffix) of a registered name, e.g. ("resnet20", "prelu")."""
+    for suffix, activation in _common.ACTIVATION_SUFFIXES.items():
+        if entry.defaults.get("activation") == activation and entry.name.endswith(f"_{suffix}"):
+            return entry.name[: -len(suffix) - 1], suffix
+    return entry.name, None
+
+
+def rows(include="*", exclude=None):
+    """One dict per family: family, variants, depths, activations, params (of the ReLU variant where there is one)."""
+    families = {}
+    for name in registry.list_models(include, exclude):
+        entry = registry.entry(name)
+        arch, suffix = _variant(entry)
+        family = families.setdefault(entry.family, {"variants": {}, "activations": [], "paper": entry.paper})
+        family["variants"].setdefault(arch, []).append(name)
+        if suffix and suffix not in family["activations"]:
+            family["activations"].append(suffix)
+    first_registered = {}
+    for position, name in enumerate(registry._REGISTRY):
+        first_registered.setdefault(registry._REGISTRY[name].family, position)
+    suffix_order = list(_common.ACTIVATION_SUFFIXES)
+    table = []
+    for family_name in sorted(families, key=first_registered.get):
+        family = families[family_name]
+        family["activations"].sort(key=suffix_order.index)
+        depths, params = [], []
+        for arch, names in family["variants"].items():
+            relu = [n for n in names if _variant(registry.entry(n))[1] == "relu"]
+            details = registry.info((relu or names)[0])
+            depths.append(details["depth"])
+            params.append(details["params"])
+        table.append(
+            {
+                "family": family_name,
+                "variants": list(family["variants"]),
+                "depths": depths,
+                "activations": family["activations"],
+                "params": params,
+                "paper": family["paper"],
+            }
+        )
+    return table
+
+
+def markdown(include="*", exclude=None):
+    """The Markdown table of `rows(include, exclude)`."""
+    lines = [
+        "| Family | Variants | Depths | Activations (suffixes) | Parameters (ReLU, default classes) | Follows |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows(include, exclude):
+        cells = [
+            f"`{row['family']}`",
+            ", ".join(f"`{v}`" for v in row["variants"]),
+            ", ".join("-" if d is None else str(d) for d in row["depths"]),
+            ", ".join(f"`_{a}`" for a in row["activations"]) or "-",
+            ", ".join(f"{p / 1e6:.2f}M" for p in row["params"]),
+            row["paper"] or "-",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    patterns = sys.argv[1:] if argv is None else argv
+    print(markdown(patterns or "*"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Load weights saved by this project into a zoo model, checking first that they fit.
+
+Accepted: a `.weights.h5` file, a `.keras` file, or a training run directory
+holding one of `RUN_WEIGHT_FILES` (the first present, in that order, wins).
+"""
+
+import io
+import os
+import pathlib
+import tempfile
+import zipfile
+
+import h5py
+
+# File names looked for in a run directory, in order of preference.
+RUN_WEIGHT_FILES = ("model.keras", "final.weights.h5", "model.weights.h5")
+
+_KERAS_ARCHIVE_WEIGHTS = "model.weights.h5"
+
+
+def resolve(path):
+    """The weights file `path` designates: itself, or the first of `RUN_WEIGHT_FILES` in a directory."""
+    path = pathlib.Path(os.fspath(path))
+    if path.is_dir():
+        for file_name in RUN_WEIGHT_FILES:
+            if (path / file_name).is_file():
+                return path / file_name
+        raise ValueError(
+            f"The run directory holds none of {list(RUN_WEIGHT_FILES)}. Received: weights={str(path)!r}"
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"No such weights file or directory. Received: weights={str(path)!r}")
+    if not (path.name.endswith(".weights.h5") or path.suffix == ".keras"):
+        raise ValueError(
+            "Weights must be a `.weights.h5` file, a `.keras` file or a run directory. "
+            f"Received: weights={str(path)!r}"
+        )
+    return path
+
+
+def _layer_weights(h5):
+    """{saved path: (layer name, [variable shapes])} for layers holding variables."""
+    found = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Group) and name.endswith("/vars") and name.startswith("layers/"):
+            shapes = [tuple(obj[key].shape) for key in sorted(obj, key=int)]
+            if shapes:
+                found[name[: -len("/vars")]] = (obj.attrs.get("name", name), shapes)
+
+    h5.visititems(visit)
+    return found
+
+
+def _saved_layer_weights(path):
+    if path.suffix == ".keras":
+        with zipfile.ZipFile(path) as archive:
+            if _KERAS_ARCHIVE_WEIGHTS not in archive.namelist():
+                raise ValueError(
+                    f"Not a Keras v3 archive (no {_KERAS_ARCHIVE_WEIGHTS}). Received: weights={str(path)!r}"
+                )
+            data = io.BytesIO(archive.read(_KERAS_ARCHIVE_WEIGHTS))
+        with h5py.File(data, "r") as h5:
+            return _layer_weights(h5)
+    with h5py.File(path, "r") as h5:
+        return _layer_weights(h5)
+
+
+def _model_layer_weights(model):
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = pathlib.Path(tmp) / "reference.weights.h5"
+        model.save_weights(reference)
+        with h5py.File(reference, "r") as h5:
+            return _layer_weights(h5)
+
+
+def check_fit(model, path):
+    """Raise a ValueError naming the first layer (in model order) whose saved weights do not fit."""
+    path = resolve(path)
+    saved = _saved_layer_weights(path)
+    expected = _model_layer_weights(model)
+    order = {layer.name: i for i, layer in enumerate(model.layers)}
+    prefix = f"The weights in {str(path)!r} do not fit model {model.name!r}:"
+    for key in sorted(expected, key=lambda k: (order.get(expected[k][0], len(order)), k)):
+        name, shapes = expected[key]
+        if key not in saved:
+            raise ValueError(f"{prefix} layer {name!r} needs variables of shapes {shapes}; the file has none for it.")
+        saved_name, saved_shapes = saved[key]
+        if saved_shapes != shapes:
+            raise ValueError(
+                f"{prefix} layer {name!r} needs variables of shapes {shapes}; "
+                f"the file has {saved_shapes} (saved from layer {saved_name!r})."
+            )
+    for key in sorted(saved.keys() - expected.keys()):
+        saved_name, saved_shapes = saved[key]
+        raise ValueError(
+            f"{prefix} the file has variables {saved_shapes} of layer {saved_name!r}, "
+            "which the model does not have."
+        )
+    return path
+
+
+def load_weights(model, path):
+    """Check that the weights at `path` fit `model`, then load them; returns the model."""
+    model.load_weights(check_fit(model, path))
+    return model
