@@ -1,0 +1,125 @@
+"""`keras-prelu export SOURCE --format saved_model|tflite|onnx|keras --out PATH`: export and verify.
+
+SOURCE is a training run directory (its `model.keras`, with `final.weights.h5`
+if present) or a `.keras` file. The artifact is written atomically, then the
+command runs it on a batch and prints the largest difference from the Keras
+model; a mismatch is an error (exit 1) and leaves nothing behind.
+"""
+
+import json
+import os
+import sys
+
+from keras_prelu.cli import UsageError
+
+_FORMATS = ("saved_model", "tflite", "onnx", "keras")
+
+
+def _version(text):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UsageError(f"--version must be a positive integer or 'auto'. Received: {text!r}")
+    return value
+
+
+def _run(args):
+    from keras_prelu import export
+
+    source = args.source
+    if not os.path.exists(source):
+        raise UsageError(f"no such run directory or .keras file: {source!r}")
+    if os.path.isdir(source) and not os.path.isfile(os.path.join(source, export.RUN_MODEL_FILE)):
+        raise UsageError(f"{source!r} is not a run directory: it has no {export.RUN_MODEL_FILE}")
+    if os.path.isfile(source) and not source.endswith(".keras"):
+        raise UsageError(f"SOURCE must be a run directory or a .keras file. Received: {source!r}")
+    if args.format == "keras" and not args.out.endswith(".keras"):
+        raise UsageError(f"--format keras needs an --out path ending in .keras. Received: {args.out!r}")
+    for flag, value in (("--sample-size", args.sample_size), ("--calibration-size", args.calibration_size),
+                        ("--eval-size", args.eval_size)):
+        if value < 1:
+            raise UsageError(f"{flag} must be >= 1. Received: {value}")
+    if not args.atol >= 0:
+        raise UsageError(f"--atol must be >= 0. Received: {args.atol}")
+    version = None if args.version is None else _version(args.version)
+    if version is not None and args.format != "saved_model":
+        raise UsageError("--version is for --format saved_model (TF Serving's PATH/VERSION layout)")
+    if args.quantize and args.format != "tflite":
+        raise UsageError("--quantize is for --format tflite")
+    if args.format == "onnx":
+        ok, reason = export.onnx_available()
+        if not ok:
+            raise UsageError(
+                "--format onnx needs the 'onnx' extra: pip install 'keras-prelu[onnx]' "
+                f"(tf2onnx, onnxruntime); {reason}"
+            )
+    data = None
+    if args.data:
+        try:
+            data = export.dataset_arrays(
+                args.data, args.data_dir, sample_size=args.sample_size,
+                calibration_size=args.calibration_size, eval_size=args.eval_size,
+            )
+        except ValueError as error:  # keras_prelu.data.DataError is a ValueError
+            raise UsageError(f"--data {args.data}: {str(error).splitlines()[0]}") from None
+    elif args.quantize and export.run_dataset(source) is None:
+        raise UsageError(
+            "--quantize int8 needs training data for calibration: pass --data NAME "
+            "(or export a run directory whose model_card.json names its dataset)"
+        )
+    try:
+        result = export.export_model(
+            source, args.out, args.format, overwrite=args.overwrite, version=version,
+            sample_size=args.sample_size, atol=args.atol, quantize=args.quantize,
+            input_name=args.input_name, opset=args.opset, data=data, data_dir=args.data_dir,
+        )
+    except FileExistsError as error:
+        raise UsageError(str(error)) from None
+    except (ValueError, ImportError) as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+    except export.ExportError as error:
+        print(f"keras-prelu: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=list))
+    else:
+        print(result.summary())
+    return 0
+
+
+def register(subparsers):
+    parser = subparsers.add_parser(
+        "export",
+        help="export a run or .keras model to SavedModel, TFLite, ONNX or .keras, verified",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("source", metavar="RUN_DIR_OR_.keras", help="training run directory or .keras file")
+    parser.add_argument("--format", choices=_FORMATS, default="saved_model", help="default: saved_model")
+    parser.add_argument("--out", required=True, metavar="PATH", help="where to write (refused if it exists)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing PATH")
+    parser.add_argument(
+        "--version", metavar="N|auto",
+        help="SavedModel only: write TF Serving's layout PATH/N/ ('auto': one above the highest)",
+    )
+    parser.add_argument("--quantize", choices=("int8",), help="TFLite only: int8 post-training quantization")
+    parser.add_argument(
+        "--data", metavar="NAME",
+        help="dataset for the check batch, int8 calibration and accuracy (e.g. digits, mnist, "
+        "cifar10); default: the run's model_card.json dataset, else random inputs",
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help="TFDS data folder for --data")
+    parser.add_argument("--sample-size", type=int, default=8, metavar="N", help="check batch size (default 8)")
+    parser.add_argument("--calibration-size", type=int, default=256, metavar="N",
+                        help="training images for int8 calibration (default 256)")
+    parser.add_argument("--eval-size", type=int, default=1000, metavar="N",
+                        help="test images for the int8 accuracy drop (default 1000)")
+    parser.add_argument("--atol", type=float, default=1e-5,
+                        help="allowed |exported - Keras|, times max(1, |output|) (default 1e-5)")
+    parser.add_argument("--input-name", metavar="NAME", help="serving input name (default: the model's)")
+    parser.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default: tf2onnx's)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=_run)
