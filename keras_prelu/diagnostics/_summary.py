@@ -1,0 +1,94 @@
+"""TensorBoard summaries, written with TensorFlow's core `tf.summary.write`.
+
+TensorFlow no longer depends on the `tensorboard` package, whose
+`tf.summary.scalar`/`histogram` fail without it; the core writer plus the
+plugin metadata TensorBoard expects ("scalars", "histograms") produces the
+same event files with TensorFlow alone. The writer is created lazily.
+"""
+
+import re
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+_BAD_CHARS = re.compile(r"[^A-Za-z0-9_./-]")
+
+
+def summary_name(name):
+    """A summary tag TensorBoard accepts: odd characters (such as `#`) become `_`."""
+    return _BAD_CHARS.sub("_", name)
+
+
+def _metadata(plugin, data_class):
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin, content=b""),
+        data_class=data_class,
+    )
+
+
+_SCALAR = _metadata("scalars", summary_pb2.DATA_CLASS_SCALAR)
+_HISTOGRAM = _metadata("histograms", summary_pb2.DATA_CLASS_TENSOR)
+
+
+def histogram_buckets(values, bins=30):
+    """TensorBoard's histogram tensor: rows of (left edge, right edge, count)."""
+    values = np.asarray(values, dtype="float64").ravel()
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        return np.array([[low - 0.5, high + 0.5, float(values.size)]])
+    counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    return np.stack([edges[:-1], edges[1:], counts.astype("float64")], axis=1)
+
+
+class SummaryLogger:
+    """Writes scalars and histograms to `log_dir`; a no-op without a log dir."""
+
+    def __init__(self, log_dir):
+        self.log_dir = log_dir
+        self._writer = None
+
+    def write(self, step, scalars=None, histograms=None, prefix=""):
+        if self.log_dir is None:
+            return
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        step = tf.constant(int(step), tf.int64)
+        with self._writer.as_default():
+            for name, value in (scalars or {}).items():
+                if value is not None:
+                    tf.summary.write(
+                        summary_name(prefix + name),
+                        tf.constant(float(value), tf.float32),
+                        step=step,
+                        metadata=_SCALAR,
+                    )
+            for name, values in (histograms or {}).items():
+                values = np.asarray(values, dtype="float64").ravel()
+                if values.size:
+                    tf.summary.write(
+                        summary_name(prefix + name),
+                        tf.constant(histogram_buckets(values)),
+                        step=step,
+                        metadata=_HISTOGRAM,
+                    )
+        self._writer.flush()
+
+    def flush(self):
+        if self._writer is not None:
+            self._writer.flush()
+
+
+def read_scalars(log_dir):
+    """{tag: [(step, value), ...]} from the event files under `log_dir` (for tests and tools)."""
+    import pathlib
+
+    found = {}
+    for path in sorted(pathlib.Path(log_dir).rglob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    scalar = tf.make_ndarray(value.tensor)
+                    found.setdefault(value.tag, []).append((int(event.step), float(scalar)))
+    return found

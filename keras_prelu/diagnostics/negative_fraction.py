@@ -1,0 +1,340 @@
+"""How often each rectifier channel sees negative inputs: idle slopes and dead units.
+
+A PReLU slope only learns from negative inputs (df/da = x for x < 0, else 0),
+so a channel whose pre-activations are almost never negative has an *idle*
+slope; a ReLU channel whose pre-activations are never positive is *dead* (its
+output and its gradient are zero on all the data).
+
+    monitor = NegativeFractionMonitor(val_ds, log_dir="logs")
+    model.fit(train_ds, epochs=5, callbacks=[monitor])
+    monitor.history["dead_fraction"]          # one value per epoch
+    report = monitor.measure(model, x_batch)  # standalone, a NegativeFractionReport
+"""
+
+import dataclasses
+import warnings
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_prelu._validation import check_number
+from keras_prelu.diagnostics import _data, _graph, _kinds
+from keras_prelu.diagnostics._summary import SummaryLogger
+
+
+@dataclasses.dataclass
+class LayerNegativeFraction:
+    """Per-channel statistics of one rectifier layer's inputs.
+
+    Attributes:
+        name: layer name (`outer/inner` inside nested models, `name#k` for
+            the k-th extra call of a shared layer).
+        kind: "prelu" (learnable slope), "relu" or "leaky" (fixed slope).
+        negative_fraction: per channel, the fraction of inputs below the
+            layer's threshold (0 for all but `ReLU(threshold=...)`).
+        positive_fraction: per channel, the fraction above the threshold.
+        count: inputs seen per channel (examples x spatial positions).
+        idle: per channel, a learnable slope that saw fewer than the
+            threshold fraction of negative inputs (all False unless "prelu").
+        dead: per channel, a ReLU never positive on the data (all False
+            unless "relu").
+    """
+
+    name: str
+    kind: str
+    negative_fraction: np.ndarray
+    positive_fraction: np.ndarray
+    count: int
+    idle: np.ndarray
+    dead: np.ndarray
+
+    @property
+    def channels(self):
+        return int(self.negative_fraction.shape[0])
+
+    def to_dict(self):
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "channels": self.channels,
+            "count": int(self.count),
+            "mean_negative_fraction": float(np.mean(self.negative_fraction)),
+            "negative_fraction": [float(v) for v in self.negative_fraction],
+            "positive_fraction": [float(v) for v in self.positive_fraction],
+            "idle_channels": [int(i) for i in np.flatnonzero(self.idle)],
+            "dead_channels": [int(i) for i in np.flatnonzero(self.dead)],
+        }
+
+
+@dataclasses.dataclass
+class NegativeFractionReport:
+    """What one evaluation pass measured, per layer (`layers`, in graph order).
+
+    `dead_fraction` is the share of ReLU channels that are dead and
+    `idle_fraction` the share of learnable-slope channels that are idle, both
+    None when the model has no such channels.
+    """
+
+    layers: dict
+    idle_threshold: float
+    examples: int
+
+    def _share(self, kind, attribute):
+        flags = [getattr(layer, attribute) for layer in self.layers.values() if layer.kind == kind]
+        if not flags:
+            return None
+        return float(np.mean(np.concatenate(flags)))
+
+    @property
+    def dead_fraction(self):
+        return self._share(_kinds.RELU, "dead")
+
+    @property
+    def idle_fraction(self):
+        return self._share(_kinds.PRELU, "idle")
+
+    @property
+    def negative_fraction(self):
+        """Mean over all monitored channels of their negative fraction."""
+        if not self.layers:
+            return None
+        values = np.concatenate([layer.negative_fraction for layer in self.layers.values()])
+        return float(np.mean(values))
+
+    def scalars(self):
+        """The summary numbers that go into Keras logs (None values left out)."""
+        values = {
+            "negative_fraction": self.negative_fraction,
+            "dead_fraction": self.dead_fraction,
+            "idle_fraction": self.idle_fraction,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+    def to_dict(self):
+        return {
+            "examples": int(self.examples),
+            "idle_threshold": self.idle_threshold,
+            **{k: self.scalars().get(k) for k in ("negative_fraction", "dead_fraction", "idle_fraction")},
+            "layers": {name: layer.to_dict() for name, layer in self.layers.items()},
+        }
+
+    def to_markdown(self):
+        rows = [
+            "| layer | kind | channels | mean negative fraction | idle | dead |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for layer in self.layers.values():
+            rows.append(
+                f"| {layer.name} | {layer.kind} | {layer.channels} | "
+                f"{np.mean(layer.negative_fraction):.3f} | {int(layer.idle.sum())} | "
+                f"{int(layer.dead.sum())} |"
+            )
+        summary = ", ".join(f"{k} = {v:.3f}" for k, v in self.scalars().items())
+        return "\n".join(rows) + f"\n\n{self.examples} examples; {summary}"
+
+    def __str__(self):
+        return self.to_markdown()
+
+
+class _Counter:
+    """A probe model to every rectifier input and a compiled counting pass over a dataset."""
+
+    def __init__(self, model):
+        def select(layer):
+            return _kinds.is_rectifier(layer)
+
+        self.probe, self.names, layers = _graph.tap_model(model, select, where="input")
+        self.rectifiers = [_kinds.rectifier(layer) for layer in layers]
+        self.fused = _fused_rectifiers(model)
+        if self.probe is None:
+            self._count = None
+            return
+        shapes = [tuple(t.shape) for t in keras.tree.flatten(self.probe.outputs)]
+        self.axes = [
+            _kinds.channel_axis(info.layer, len(shape))
+            for info, shape in zip(self.rectifiers, shapes, strict=True)
+        ]
+        for name, shape, axis in zip(self.names, shapes, self.axes, strict=True):
+            if shape[axis] is None:
+                raise ValueError(
+                    "Cannot count per channel: the channel dimension of a rectifier's "
+                    f"input is unknown. Received: layer={name!r}, input_shape={shape}"
+                )
+        self.channels = [shape[axis] for shape, axis in zip(shapes, self.axes, strict=True)]
+        self._count = self._build()
+
+    def _build(self):
+        probe, axes, channels = self.probe, self.axes, self.channels
+        thresholds = [info.threshold for info in self.rectifiers]
+
+        def count_batch(x, negatives, positives, sizes):
+            outputs = probe(x, training=False)
+            if not isinstance(outputs, (list, tuple)):
+                outputs = [outputs]
+            new_neg, new_pos, new_size = [], [], []
+            for i, value in enumerate(outputs):
+                rank = len(value.shape)
+                reduce = [a for a in range(rank) if a != axes[i]]
+                below = tf.cast(value < thresholds[i], tf.int64)
+                above = tf.cast(value > thresholds[i], tf.int64)
+                new_neg.append(negatives[i] + tf.reduce_sum(below, axis=reduce))
+                new_pos.append(positives[i] + tf.reduce_sum(above, axis=reduce))
+                per_channel = tf.size(value, out_type=tf.int64) // channels[i]
+                new_size.append(sizes[i] + per_channel)
+            return tuple(new_neg), tuple(new_pos), tuple(new_size)
+
+        @tf.function(reduce_retracing=True)
+        def count(dataset):
+            negatives = tuple(tf.zeros((c,), tf.int64) for c in channels)
+            positives = tuple(tf.zeros((c,), tf.int64) for c in channels)
+            sizes = tuple(tf.zeros((), tf.int64) for _ in channels)
+            examples = tf.zeros((), tf.int64)
+            for batch in dataset:
+                x, _, _ = _data.unpack(batch)
+                negatives, positives, sizes = count_batch(x, negatives, positives, sizes)
+                examples += tf.cast(tf.shape(keras.tree.flatten(x)[0])[0], tf.int64)
+            return negatives, positives, sizes, examples
+
+        return count
+
+    def __call__(self, dataset, idle_threshold):
+        if self._count is None:
+            return NegativeFractionReport({}, idle_threshold, 0)
+        negatives, positives, sizes, examples = self._count(dataset)
+        layers = {}
+        for i, name in enumerate(self.names):
+            size = int(sizes[i])
+            denominator = max(size, 1)
+            neg = negatives[i].numpy() / denominator
+            pos = positives[i].numpy() / denominator
+            kind = self.rectifiers[i].kind
+            seen = size > 0
+            idle = (neg < idle_threshold) if (kind == _kinds.PRELU and seen) else np.zeros_like(neg, bool)
+            dead = (positives[i].numpy() == 0) if (kind == _kinds.RELU and seen) else np.zeros_like(neg, bool)
+            layers[name] = LayerNegativeFraction(name, kind, neg, pos, size, idle, dead)
+        return NegativeFractionReport(layers, idle_threshold, int(examples))
+
+
+def _fused_rectifiers(model):
+    """Names of Dense/Conv layers with a fused relu: their pre-activations cannot be tapped."""
+    names = []
+    for layer in _graph.all_layers(model):
+        if hasattr(layer, "kernel") and _kinds.fused_slope(layer) not in (1.0, None):
+            names.append(layer.name)
+    return names
+
+
+_COUNTERS = weakref.WeakKeyDictionary()
+
+
+def _counter_for(model):
+    counter = _COUNTERS.get(model)
+    if counter is None:
+        counter = _Counter(model)
+        _COUNTERS[model] = counter
+        if counter.fused:
+            warnings.warn(
+                "These layers apply a rectifier inside (activation='relu', ...), so their "
+                "pre-activations are not monitored; use a separate activation layer: "
+                f"{counter.fused}",
+                stacklevel=3,
+            )
+    return counter
+
+
+def measure_negative_fraction(model, data, idle_threshold=0.01, batch_size=128):
+    """One compiled inference pass over `data`: a `NegativeFractionReport`.
+
+    `data` is a batched `tf.data.Dataset` or in-memory `x` / `(x, y)` (cut into
+    batches of `batch_size`). Labels are ignored.
+    """
+    idle_threshold = check_number("idle_threshold", idle_threshold, minimum=0.0, maximum=1.0)
+    dataset = _data.as_dataset(data, batch_size)
+    return _counter_for(model)(dataset, idle_threshold)
+
+
+class NegativeFractionMonitor(keras.callbacks.Callback):
+    """Callback: per rectifier channel, the fraction of negative pre-activations.
+
+    At the end of every `frequency`-th epoch it runs one compiled inference
+    pass over `data` (a probe model from the inputs to every rectifier's
+    input, counts accumulated per channel inside a `tf.function`), then:
+
+    - adds `negative_fraction`, `dead_fraction` (share of ReLU channels never
+      positive) and `idle_fraction` (share of PReLU channels negative on fewer
+      than `idle_threshold` of the inputs) to the epoch's logs, hence to
+      `model.fit`'s History (keys present only when such channels exist);
+    - appends to `history` (JSON-serializable: per-epoch scalars plus
+      `history["layers"][name]` with per-channel fractions and flagged
+      channels) and keeps the last `NegativeFractionReport` as `report`;
+    - writes scalars and per-layer histograms under `log_dir` for TensorBoard.
+
+    Args:
+        data: evaluation data (a batched `tf.data.Dataset`, or `x` / `(x, y)`).
+        idle_threshold: a slope is idle below this negative fraction (0.01).
+        batch_size: batch size for in-memory `data`.
+        log_dir: TensorBoard log directory, or None.
+        frequency: measure every this many epochs.
+    """
+
+    def __init__(self, data=None, idle_threshold=0.01, batch_size=128, log_dir=None, frequency=1):
+        super().__init__()
+        self.data = data
+        self.idle_threshold = check_number("idle_threshold", idle_threshold, minimum=0.0, maximum=1.0)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
+        self.batch_size = batch_size
+        if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+            raise ValueError(f"`frequency` must be a positive int. Received: frequency={frequency!r}")
+        self.frequency = frequency
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self._summaries = SummaryLogger(self.log_dir)
+        self.report = None
+        self.history = {"epoch": [], "negative_fraction": [], "dead_fraction": [], "idle_fraction": [], "layers": {}}
+
+    def measure(self, model, data=None):
+        """Measure now (no logging): a `NegativeFractionReport` for `data` (default: the monitor's)."""
+        data = self.data if data is None else data
+        if data is None:
+            raise ValueError("No data to measure on: pass `data`. Received: data=None")
+        return measure_negative_fraction(model, data, self.idle_threshold, self.batch_size)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.frequency:
+            return
+        if self.data is None:
+            raise ValueError(
+                "NegativeFractionMonitor needs evaluation data to run as a callback. "
+                "Received: data=None"
+            )
+        report = self.measure(self.model)
+        self.report = report
+        self._record(epoch, report)
+        if logs is not None:
+            logs.update(report.scalars())
+        self._summaries.write(epoch, report.scalars(), {
+            f"negative_fraction/{name}": layer.negative_fraction for name, layer in report.layers.items()
+        }, prefix="diagnostics/")
+
+    def on_train_end(self, logs=None):
+        self._summaries.flush()
+
+    def _record(self, epoch, report):
+        history = self.history
+        history["epoch"].append(int(epoch))
+        history["negative_fraction"].append(report.negative_fraction)
+        history["dead_fraction"].append(report.dead_fraction)
+        history["idle_fraction"].append(report.idle_fraction)
+        for name, layer in report.layers.items():
+            entry = history["layers"].setdefault(
+                name,
+                {"kind": layer.kind, "mean_negative_fraction": [], "negative_fraction": [],
+                 "idle_channels": [], "dead_channels": []},
+            )
+            data = layer.to_dict()
+            entry["mean_negative_fraction"].append(data["mean_negative_fraction"])
+            entry["negative_fraction"].append(data["negative_fraction"])
+            entry["idle_channels"].append(data["idle_channels"])
+            entry["dead_channels"].append(data["dead_channels"])

@@ -1,0 +1,251 @@
+"""Gradient masking and adversarial robustness: zero input gradients, FGSM and PGD curves.
+
+A ReLU passes no gradient where its input is negative, so parts of the input
+gradient are exactly zero ("masked"): gradient-based attacks see nothing
+there. PReLU keeps a slope `a > 0` on the negative side and with it non-zero
+input gradients.
+
+    zero_input_gradient_fraction(model, x, y)          # share of exact zeros in dL/dx
+    fgsm_accuracy(model, test_ds, [0, 0.01, 0.03])     # a RobustnessCurve
+    pgd_accuracy(model, test_ds, [0, 0.01, 0.03], steps=5)
+
+The loss is `loss` if given, else the model's compiled loss, else a
+cross-entropy chosen from the labels (sparse or one-hot, binary for one
+output unit), on logits unless the output layer ends in softmax or sigmoid
+(`from_logits` overrides). All gradients run in compiled `tf.function`s in
+inference mode.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_prelu._validation import check_number
+from keras_prelu.diagnostics import _data, _graph
+
+
+@dataclasses.dataclass
+class RobustnessCurve:
+    """Accuracy under attack for each epsilon (L-infinity budget)."""
+
+    attack: str
+    epsilons: list
+    accuracy: list
+    examples: int
+    steps: int = 1
+
+    @property
+    def clean_accuracy(self):
+        """Accuracy at epsilon 0, if 0 was among the epsilons."""
+        for eps, acc in zip(self.epsilons, self.accuracy, strict=True):
+            if eps == 0:
+                return acc
+        return None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def __str__(self):
+        pairs = ", ".join(f"{e:g}: {a:.4f}" for e, a in zip(self.epsilons, self.accuracy, strict=True))
+        return f"{self.attack} accuracy by epsilon ({self.examples} examples): {pairs}"
+
+
+def _outputs_probabilities(model):
+    """True when the (single) output comes out of a softmax or sigmoid."""
+    view = _graph.functional_view(model)
+    history = getattr(view.outputs[0], "_keras_history", None)
+    layer = None if history is None else history.operation
+    while isinstance(layer, keras.Model) and _graph.is_graph_model(layer):
+        inner = _graph.functional_view(layer).outputs[0]._keras_history
+        layer = inner.operation
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    name = getattr(getattr(layer, "activation", None), "__name__", None)
+    return name in ("softmax", "sigmoid")
+
+
+def _make_loss(model, loss, from_logits):
+    """A function (y, y_pred) -> scalar loss, and whether predictions are logits."""
+    logits = (not _outputs_probabilities(model)) if from_logits is None else bool(from_logits)
+    if loss is not None:
+        fn = keras.losses.get(loss)
+        return (lambda y, p: tf.reduce_mean(fn(y, p))), logits
+    if getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
+        return (lambda y, p: model.compute_loss(y=y, y_pred=p, training=False)), logits
+
+    def default(y, p):
+        if p.shape[-1] == 1:
+            return tf.reduce_mean(
+                keras.losses.binary_crossentropy(tf.reshape(tf.cast(y, p.dtype), tf.shape(p)), p, from_logits=logits)
+            )
+        if y.shape.rank == p.shape.rank and y.shape[-1] == p.shape[-1]:
+            return tf.reduce_mean(keras.losses.categorical_crossentropy(tf.cast(y, p.dtype), p, from_logits=logits))
+        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, p, from_logits=logits))
+
+    return default, logits
+
+
+def _correct(y, p, logits):
+    """Per-example 1.0/0.0: the prediction's class equals the label's."""
+    if p.shape[-1] == 1:
+        threshold = 0.0 if logits else 0.5
+        predicted = tf.cast(tf.reshape(p, [-1]) > threshold, tf.int64)
+        truth = tf.cast(tf.reshape(y, [-1]) > 0.5, tf.int64)
+    else:
+        predicted = tf.argmax(p, axis=-1)
+        if y.shape.rank == p.shape.rank and y.shape[-1] == p.shape[-1]:
+            truth = tf.argmax(y, axis=-1)
+        else:
+            truth = tf.cast(tf.reshape(y, [-1]), tf.int64)
+    return tf.cast(tf.equal(predicted, truth), tf.float64)
+
+
+def _single_input(model, x):
+    if isinstance(x, (dict, list, tuple)):
+        raise ValueError(
+            "Adversarial attacks here support single-input models. "
+            f"Received: x of type {type(x).__name__}"
+        )
+
+
+def _check_epsilons(epsilons):
+    if np.ndim(epsilons) == 0:
+        epsilons = [epsilons]
+    values = [check_number("epsilons", e, minimum=0.0) for e in epsilons]
+    if not values:
+        raise ValueError(f"`epsilons` must not be empty. Received: epsilons={epsilons!r}")
+    return values
+
+
+def _clip(x, clip_values):
+    if clip_values is None:
+        return x
+    low, high = clip_values
+    return tf.clip_by_value(x, tf.cast(low, x.dtype), tf.cast(high, x.dtype))
+
+
+def _check_clip(clip_values):
+    if clip_values is None:
+        return None
+    if len(clip_values) != 2 or not clip_values[0] < clip_values[1]:
+        raise ValueError(f"`clip_values` must be (low, high) with low < high. Received: clip_values={clip_values!r}")
+    return (float(clip_values[0]), float(clip_values[1]))
+
+
+def zero_input_gradient_fraction(model, x, y=None, loss=None, from_logits=None, seed=0):
+    """Fraction of exactly-zero entries of the input gradient on a batch.
+
+    With labels `y` the gradient is that of the loss; without, that of a fixed
+    random projection of the outputs, `sum(r * outputs)` with `r ~ N(0, 1)`
+    (a plain sum of outputs would have zero gradient through a softmax).
+    """
+    x, y_in, _ = _data.unpack(x) if isinstance(x, tuple) else (x, None, None)
+    y = y_in if y is None else y
+    _single_input(model, x)
+    x = tf.convert_to_tensor(np.asarray(keras.ops.convert_to_numpy(x), dtype=keras.config.floatx()))
+    loss_fn, _ = _make_loss(model, loss, from_logits) if y is not None else (None, None)
+
+    @tf.function(reduce_retracing=True)
+    def gradient(x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            p = model(x, training=False)
+            if y is None:
+                objective = tf.reduce_sum(
+                    tf.cast(p, tf.float32) * tf.random.stateless_normal(tf.shape(p), seed=[seed, 0])
+                )
+            else:
+                objective = loss_fn(y, p)
+        grad = tape.gradient(objective, x)
+        return tf.reduce_mean(tf.cast(tf.equal(grad, 0), tf.float64))
+
+    y = None if y is None else tf.convert_to_tensor(keras.ops.convert_to_numpy(y))
+    return float(gradient(x, y))
+
+
+def _attack_curve(model, data, epsilons, loss, from_logits, clip_values, batch_size, step, name, steps):
+    epsilons = _check_epsilons(epsilons)
+    clip_values = _check_clip(clip_values)
+    loss_fn, logits = _make_loss(model, loss, from_logits)
+    correct = np.zeros(len(epsilons))
+    total = 0
+    for batch in _data.as_dataset(data, batch_size):
+        x, y, _ = _data.unpack(batch)
+        if y is None:
+            raise ValueError(f"{name} needs labels: pass (x, y) data. Received: data without labels")
+        _single_input(model, x)
+        counts = step(model, loss_fn, logits, x, y, tf.constant(epsilons, x.dtype), clip_values)
+        correct += np.asarray(counts)
+        total += int(x.shape[0])
+    if total == 0:
+        raise ValueError("The data is empty. Received: data with no batches")
+    return RobustnessCurve(name, epsilons, [float(c / total) for c in correct], total, steps)
+
+
+def _input_gradient(model, loss_fn, x, y):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        objective = loss_fn(y, model(x, training=False))
+    return tape.gradient(objective, x)
+
+
+def fgsm_accuracy(model, data, epsilons, loss=None, from_logits=None, clip_values=None, batch_size=128):
+    """Accuracy under the fast gradient sign attack `x + eps * sign(dL/dx)` for each epsilon.
+
+    Args:
+        model: a classifier (single input).
+        data: labelled data: a batched `tf.data.Dataset` of (x, y) or in-memory (x, y).
+        epsilons: L-infinity budgets (0 gives the clean accuracy).
+        loss, from_logits: see the module docstring.
+        clip_values: (low, high) valid input range, or None.
+        batch_size: for in-memory data.
+
+    Returns:
+        A `RobustnessCurve`.
+    """
+
+    @tf.function(reduce_retracing=True)
+    def fgsm_step(model, loss_fn, logits, x, y, epsilons, clip_values):
+        direction = tf.sign(_input_gradient(model, loss_fn, x, y))
+
+        def correct_at(eps):
+            adversarial = _clip(x + eps * direction, clip_values)
+            return tf.reduce_sum(_correct(y, model(adversarial, training=False), logits))
+
+        return tf.map_fn(correct_at, epsilons, fn_output_signature=tf.float64)
+
+    return _attack_curve(model, data, epsilons, loss, from_logits, clip_values, batch_size,
+                         fgsm_step, "fgsm", 1)
+
+
+def pgd_accuracy(model, data, epsilons, steps=5, step_size=None, loss=None, from_logits=None,
+                 clip_values=None, batch_size=128):
+    """Accuracy under projected gradient descent (L-infinity, Madry et al. 2018).
+
+    Starts at `x` (no random start, so epsilon 0 is the clean accuracy), takes
+    `steps` signed-gradient steps of `step_size` (default `2.5 * eps / steps`)
+    and projects back into the epsilon ball (and `clip_values`) after each.
+    Other arguments as for `fgsm_accuracy`.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"`steps` must be a positive int. Received: steps={steps!r}")
+    if step_size is not None:
+        step_size = check_number("step_size", step_size, minimum=0.0, strict_minimum=True)
+
+    @tf.function(reduce_retracing=True)
+    def pgd_step(model, loss_fn, logits, x, y, epsilons, clip_values):
+        def correct_at(eps):
+            alpha = 2.5 * eps / steps if step_size is None else tf.cast(step_size, x.dtype)
+            adversarial = x
+            for _ in tf.range(steps):
+                direction = tf.sign(_input_gradient(model, loss_fn, adversarial, y))
+                adversarial = x + tf.clip_by_value(adversarial + alpha * direction - x, -eps, eps)
+                adversarial = _clip(adversarial, clip_values)
+            return tf.reduce_sum(_correct(y, model(adversarial, training=False), logits))
+
+        return tf.map_fn(correct_at, epsilons, fn_output_signature=tf.float64)
+
+    return _attack_curve(model, data, epsilons, loss, from_logits, clip_values, batch_size,
+                         pgd_step, "pgd", steps)

@@ -1,0 +1,134 @@
+"""Track learned PReLU slopes during training.
+
+    tracker = SlopeTracker()
+    model.fit(x, y, epochs=10, callbacks=[tracker])
+    tracker.history["slopes"]["prelu_1"]["mean"]   # one value per epoch
+    json.dump(tracker.history, f)                  # plain floats and lists
+
+`history["slopes"]` has the layout the plots take:
+`{layer_name: {"mean": [...], "min": [...], "max": [...]}}`.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+
+from keras_prelu.diagnostics import _graph, _kinds
+from keras_prelu.diagnostics._summary import SummaryLogger
+
+
+class SlopeWarning(UserWarning):
+    """A learned slope left (0, 1): not invertible (<= 0) or linear (>= 1)."""
+
+
+def learnable_slope_layers(model):
+    """(name, layer) for every layer with learnable slopes (PReLU), nested ones named `outer/inner`."""
+    return [(name, layer) for name, layer in _graph.named_layers(model) if _kinds.has_learnable_slope(layer)]
+
+
+def slope_statistics(model, bins=10):
+    """Per PReLU layer: mean, min, max and a histogram of its current slopes.
+
+    Returns `{name: {"mean", "min", "max", "count", "histogram": {"edges", "counts"}}}`
+    with plain Python numbers (JSON-serializable).
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"`bins` must be a positive int. Received: bins={bins!r}")
+    stats = {}
+    for name, layer in learnable_slope_layers(model):
+        if not layer.built:
+            continue
+        values = _kinds.slopes(layer)
+        counts, edges = np.histogram(values, bins=bins)
+        stats[name] = {
+            "mean": float(values.mean()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "count": int(values.size),
+            "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        }
+    return stats
+
+
+class SlopeTracker(keras.callbacks.Callback):
+    """Callback: per PReLU layer, mean/min/max and a histogram of the slopes each epoch.
+
+    Warns (`SlopeWarning`) when a layer's slopes reach <= 0 (PReLU is no longer
+    strictly increasing, hence not invertible) or >= 1 (the unit has gone
+    linear: a candidate for `sculpt`), once each time a layer enters such a
+    state. `history` is JSON-serializable:
+
+        {"epoch": [...],
+         "slopes": {name: {"mean": [...], "min": [...], "max": [...]}},
+         "histograms": {name: [{"edges": [...], "counts": [...]}, ...]}}
+
+    Args:
+        bins: histogram bins per layer and epoch.
+        log_dir: TensorBoard log directory (scalars and histograms), or None.
+        warn: emit `SlopeWarning`s.
+        record_initial: also record the slopes before the first epoch, as epoch -1.
+    """
+
+    def __init__(self, bins=10, log_dir=None, warn=True, record_initial=False):
+        super().__init__()
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+            raise ValueError(f"`bins` must be a positive int. Received: bins={bins!r}")
+        self.bins = bins
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self.warn = bool(warn)
+        self.record_initial = bool(record_initial)
+        self._summaries = SummaryLogger(self.log_dir)
+        self._alarms = set()
+        self.history = {"epoch": [], "slopes": {}, "histograms": {}}
+
+    def on_train_begin(self, logs=None):
+        if self.record_initial:
+            self.record(self.model, epoch=-1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.record(self.model, epoch=epoch)
+
+    def on_train_end(self, logs=None):
+        self._summaries.flush()
+
+    def record(self, model, epoch):
+        """Record the slopes of `model` now as `epoch`; returns that epoch's statistics."""
+        stats = slope_statistics(model, self.bins)
+        self.history["epoch"].append(int(epoch))
+        for name, entry in stats.items():
+            series = self.history["slopes"].setdefault(name, {"mean": [], "min": [], "max": []})
+            for key in ("mean", "min", "max"):
+                series[key].append(entry[key])
+            self.history["histograms"].setdefault(name, []).append(entry["histogram"])
+            if self.warn:
+                self._check(name, entry, epoch)
+        scalars = {}
+        for name, entry in stats.items():
+            scalars.update({f"{name}/{k}": entry[k] for k in ("mean", "min", "max")})
+        histograms = {name: _kinds.slopes(layer) for name, layer in learnable_slope_layers(model) if layer.built}
+        self._summaries.write(max(int(epoch), 0), scalars, histograms, prefix="slopes/")
+        return stats
+
+    def _check(self, name, entry, epoch):
+        conditions = {
+            "non_positive": (
+                entry["min"] <= 0.0,
+                f"PReLU layer {name!r}: slope(s) <= 0 at epoch {epoch} (min {entry['min']:.4g}); "
+                "the unit is no longer strictly increasing, so not invertible. Consider "
+                "alpha_constraint='positive_slope'.",
+            ),
+            "linear": (
+                entry["max"] >= 1.0,
+                f"PReLU layer {name!r}: slope(s) >= 1 at epoch {epoch} (max {entry['max']:.4g}); "
+                "the unit has gone linear (slope 1 is the identity). `sculpt` can remove "
+                "layers whose slopes are all near 1.",
+            ),
+        }
+        for condition, (active, message) in conditions.items():
+            key = (name, condition)
+            if active and key not in self._alarms:
+                self._alarms.add(key)
+                warnings.warn(message, SlopeWarning, stacklevel=2)
+            elif not active:
+                self._alarms.discard(key)
