@@ -26,6 +26,15 @@ class Rectifier:
     layer: object
 
 
+def to_numpy(value, dtype="float64"):
+    """A NumPy copy of a tensor or Keras variable (via `.numpy()`: `np.array(tf.Variable)` warns under numpy 2)."""
+    if isinstance(value, keras.Variable):
+        value = value.value
+    if hasattr(value, "numpy"):
+        return np.asarray(value.numpy(), dtype=dtype)
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=dtype)
+
+
 def _function_name(fn):
     return getattr(fn, "__name__", None)
 
@@ -79,7 +88,7 @@ def slopes(layer):
         )
     inner = info.layer
     if info.kind == PRELU:
-        return np.asarray(keras.ops.convert_to_numpy(inner.alpha), dtype="float64").ravel()
+        return to_numpy(inner.alpha).ravel()
     if isinstance(inner, prelu_layers.RReLU):
         return np.array([inner.mean_slope])
     if isinstance(inner, (prelu_layers.LeakyReLU, keras.layers.LeakyReLU)):

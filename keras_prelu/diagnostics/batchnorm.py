@@ -77,7 +77,7 @@ class BNPReLUPair:
 
 
 def _numpy(variable):
-    return np.asarray(keras.ops.convert_to_numpy(variable), dtype="float64")
+    return _kinds.to_numpy(variable)
 
 
 def find_bn_prelu_pairs(model):

@@ -49,6 +49,12 @@ def _check_size(size, dpi):
         raise ValueError(f"`dpi` must be > 0. Received: dpi={dpi!r}")
 
 
+def _integer_ticks(ax):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _load_history(history):
     """A plain dict from a dict, a History-like object, a SlopeTracker or a JSON path."""
     if isinstance(history, (str, os.PathLike)):
@@ -137,6 +143,7 @@ def plot_loss_curves(history, path, size=(9.0, 3.5), dpi=100):
             ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=name)
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        _integer_ticks(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     figure.tight_layout()
@@ -178,13 +185,15 @@ def plot_slope_trajectories(history, path, size=(7.0, 4.0), dpi=100):
     ax = figure.subplots()
     for name, entry in series.items():
         mean = entry["mean"]
-        x = np.asarray(epochs) if epochs is not None and len(epochs) == len(mean) else np.arange(1, len(mean) + 1)
+        # Epochs count from 1 as in Keras's logs; 0 is SlopeTracker's record before training.
+        x = np.asarray(epochs) + 1 if epochs is not None and len(epochs) == len(mean) else np.arange(1, len(mean) + 1)
         (line,) = ax.plot(x, mean, marker="o", markersize=3, label=name)
         if "min" in entry and "max" in entry and len(entry["min"]) == len(mean):
             ax.fill_between(x, entry["min"], entry["max"], color=line.get_color(), alpha=0.2)
     ax.axhline(0.0, color="0.6", linewidth=0.8, linestyle="--")
     ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle="--")
     ax.set_xlabel("epoch")
+    _integer_ticks(ax)
     ax.set_ylabel("slope a")
     ax.set_title("PReLU slopes (mean, min-max band)")
     ax.grid(alpha=0.3)

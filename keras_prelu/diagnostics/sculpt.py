@@ -88,7 +88,7 @@ def _slope_deviation(layer):
 
 
 def _numpy(variable):
-    return np.asarray(keras.ops.convert_to_numpy(variable), dtype="float64")
+    return _kinds.to_numpy(variable)
 
 
 def _is_linear(layer):

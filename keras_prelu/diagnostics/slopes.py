@@ -106,8 +106,11 @@ class SlopeTracker(keras.callbacks.Callback):
         scalars = {}
         for name, entry in stats.items():
             scalars.update({f"{name}/{k}": entry[k] for k in ("mean", "min", "max")})
-        histograms = {name: _kinds.slopes(layer) for name, layer in learnable_slope_layers(model) if layer.built}
-        self._summaries.write(max(int(epoch), 0), scalars, histograms, prefix="slopes/")
+        if epoch >= 0:  # TensorBoard steps are epochs; the initial record is kept in `history` only
+            histograms = {
+                name: _kinds.slopes(layer) for name, layer in learnable_slope_layers(model) if layer.built
+            }
+            self._summaries.write(int(epoch), scalars, histograms, prefix="slopes/")
         return stats
 
     def _check(self, name, entry, epoch):

@@ -92,13 +92,13 @@ def fan_in(layer):
 
 def weight_gain(layer):
     """`sqrt(fan_in * mean(w**2))`: the RMS gain of the layer's kernel."""
-    kernel = np.asarray(keras.ops.convert_to_numpy(_kernel(layer)), dtype="float64")
+    kernel = _kinds.to_numpy(_kernel(layer))
     return float(np.sqrt(fan_in(layer) * np.mean(kernel**2)))
 
 
 def _batchnorm_gain(layer):
-    gamma = np.asarray(keras.ops.convert_to_numpy(layer.gamma), "float64") if layer.scale else 1.0
-    var = np.asarray(keras.ops.convert_to_numpy(layer.moving_variance), "float64")
+    gamma = _kinds.to_numpy(layer.gamma) if layer.scale else 1.0
+    var = _kinds.to_numpy(layer.moving_variance)
     return float(np.sqrt(np.mean((gamma / np.sqrt(var + layer.epsilon)) ** 2)))
 
 
