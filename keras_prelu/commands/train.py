@@ -1,0 +1,188 @@
+"""`keras-prelu train NAME ...` and `keras-prelu evaluate RUN_DIR ...`."""
+
+import argparse
+import sys
+
+_PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+_OPTIMIZERS = ("adamw", "sgd")
+_SCHEDULES = ("constant", "cosine", "step")
+_AUGMENTS = ("none", "pad_crop", "pad_crop_flip")
+_STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+_PROGRESS = ("auto", "bar", "lines", "none")
+
+
+def _usage_error(message):
+    from keras_prelu.cli import UsageError
+
+    return UsageError(message)
+
+
+def _positive_int(flag):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number >= 1, not {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number >= 1, not {text!r}")
+        return value
+
+    return parse
+
+
+def _number(flag, minimum=0.0, strict=False, maximum=None):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a number, not {text!r}") from None
+        low = value <= minimum if strict else value < minimum
+        if low or value != value or (maximum is not None and value >= maximum):
+            bounds = f"{'>' if strict else '>='} {minimum}" + (f" and < {maximum}" if maximum else "")
+            raise argparse.ArgumentTypeError(f"{flag} takes a number {bounds}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _steps_per_execution(text):
+    if text == "auto":
+        return text
+    return _positive_int("--steps-per-execution")(text)
+
+
+def register(subparsers):
+    train = subparsers.add_parser(
+        "train",
+        help="train a zoo model on a dataset into a run directory",
+        description="Train a zoo model (see `keras-prelu list`) on 'digits' (bundled, offline) or "
+        "a TFDS image-classification dataset. Checkpoints every epoch; --resume continues.",
+    )
+    train.add_argument("model", metavar="NAME", help="zoo model, e.g. resnet20_prelu, mlp3x256_relu")
+    train.add_argument("--dataset", help="'digits' (default, bundled) or a TFDS name: mnist, "
+                       "fashion_mnist, cifar10, cifar100, ...")
+    train.add_argument("--recipe", help="training recipe: default (AdamW, cosine) or resnet-cifar "
+                       "(He et al. 2016)")
+    train.add_argument("--epochs", type=_positive_int("--epochs"))
+    train.add_argument("--batch-size", type=_positive_int("--batch-size"), help="global batch size")
+    train.add_argument("--lr", type=_number("--lr", strict=True), dest="learning_rate",
+                       help="peak learning rate")
+    train.add_argument("--optimizer", choices=_OPTIMIZERS)
+    train.add_argument("--schedule", choices=_SCHEDULES)
+    train.add_argument("--weight-decay", type=_number("--weight-decay"),
+                       help="as published: L2 for SGD, decoupled for AdamW; never on PReLU slopes")
+    train.add_argument("--warmup-epochs", type=_number("--warmup-epochs"))
+    train.add_argument("--augment", choices=_AUGMENTS, help="override the recipe's augmentation")
+    train.add_argument("--precision", choices=_PRECISIONS)
+    xla = train.add_mutually_exclusive_group()
+    xla.add_argument("--xla", dest="jit_compile", action="store_const", const=True,
+                     help="compile the steps with XLA")
+    xla.add_argument("--no-xla", dest="jit_compile", action="store_const", const=False,
+                     help="plain graph mode (default on CPU, where it measured faster)")
+    train.add_argument("--steps-per-execution", type=_steps_per_execution,
+                       help="training steps per compiled call, or 'auto' (default)")
+    train.add_argument("--data-dir", help="TFDS data folder with prepared datasets")
+    train.add_argument("--no-download", dest="download", action="store_const", const=False,
+                       help="never download; fail if the dataset is not prepared")
+    train.add_argument("--out", help="run directory (default runs/NAME-DATASET-TIME)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--val-split", type=_number("--val-split", maximum=1.0),
+                       help="fraction of train held out for validation (default 0: validate on test)")
+    train.add_argument("--strategy", choices=_STRATEGIES,
+                       help="tf.distribute strategy (auto: TF_CONFIG workers, else local GPUs, else one device)")
+    train.add_argument("--progress", choices=_PROGRESS, help="progress display (auto: a bar on a terminal)")
+    train.set_defaults(func=run_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a run's model on a dataset split",
+        description="Loss and accuracy of a run's final model (or newest checkpoint).",
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--dataset", help="default: the dataset the run trained on")
+    evaluate.add_argument("--split", choices=("test", "train", "val"), default="test")
+    evaluate.add_argument("--batch-size", type=_positive_int("--batch-size"), default=256)
+    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--no-download", dest="download", action="store_false")
+    xla = evaluate.add_mutually_exclusive_group()
+    xla.add_argument("--xla", dest="jit_compile", action="store_const", const=True)
+    xla.add_argument("--no-xla", dest="jit_compile", action="store_const", const=False)
+    evaluate.set_defaults(func=run_evaluate)
+
+
+def _user_errors():
+    from keras_prelu import data, experiment, runs
+
+    return (experiment.ConfigError, data.DataError, runs.CheckpointError)
+
+
+def run_train(args):
+    from keras_prelu import experiment, progress
+
+    try:
+        result = experiment.train(
+            args.model,
+            dataset=args.dataset,
+            recipe=args.recipe,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            optimizer=args.optimizer,
+            schedule=args.schedule,
+            weight_decay=args.weight_decay,
+            warmup_epochs=args.warmup_epochs,
+            augment=args.augment,
+            precision=args.precision,
+            jit_compile=args.jit_compile,
+            steps_per_execution=args.steps_per_execution,
+            data_dir=args.data_dir,
+            download=args.download,
+            out=args.out,
+            resume=args.resume,
+            seed=args.seed,
+            val_split=args.val_split,
+            strategy=args.strategy,
+            progress=args.progress,
+            command=experiment.command_line(),
+        )
+    except _user_errors() as error:
+        raise _usage_error(str(error).splitlines()[0]) from None
+    if result["chief"]:
+        card = result["card"]
+        progress.summary(
+            [
+                ("model", card["model"]),
+                ("dataset", f"{card['dataset']['name']} ({card['dataset']['train_examples']} train / "
+                            f"{card['dataset']['test_examples']} test)"),
+                ("epochs", result["epochs"]),
+                ("train accuracy", f"{100 * card['results']['final_train_accuracy']:.2f}%"),
+                ("test accuracy", f"{100 * result['test_accuracy']:.2f}%"),
+                ("test loss", f"{result['test_loss']:.4f}"),
+                ("time", f"{result['seconds']:.1f} s training, "
+                         f"{result['images_per_second']:,.0f} images/s (median epoch)"),
+                ("xla", "on" if result["jit_compile"] else "off"),
+                ("run", result["run_dir"]),
+            ],
+            stream=sys.stdout,
+            title=f"test accuracy {100 * result['test_accuracy']:.2f}%",
+        )
+    return 0
+
+
+def run_evaluate(args):
+    from keras_prelu import experiment
+
+    try:
+        result = experiment.evaluate(
+            args.run_dir, args.dataset, data_dir=args.data_dir, download=args.download,
+            batch_size=args.batch_size, split=args.split,
+            jit_compile="auto" if args.jit_compile is None else args.jit_compile,
+        )
+    except _user_errors() as error:
+        raise _usage_error(str(error).splitlines()[0]) from None
+    print(
+        f"{result['dataset']} {result['split']}: accuracy {100 * result['accuracy']:.2f}% "
+        f"loss {result['loss']:.4f} ({result['examples']} images, {result['source']})"
+    )
+    return 0

@@ -1,0 +1,376 @@
+"""The compiled training loop: `tf.function` (optionally XLA) steps, several per call, under `tf.distribute`.
+
+    strategy = training.resolve_strategy()            # default / Mirrored / MultiWorkerMirrored
+    with training.precision_policy("mixed_float16"), strategy.scope():
+        model = zoo.get("resnet20_prelu")
+        optimizer = recipes.get("resnet-cifar").make_optimizer(steps_per_epoch=390)
+    trainer = training.Trainer(model, optimizer, strategy=strategy)
+    result = trainer.train_epoch(data.train_dataset(128, epoch=0), steps=390)
+    metrics = trainer.evaluate(data.eval_dataset(256))
+
+One training step: forward, sparse categorical cross-entropy averaged over
+the *global* batch (`tf.nn.compute_average_loss`), loss scaling under
+`mixed_float16`, gradients summed over replicas by the optimizer, update.
+Each compiled call runs `steps_per_execution` steps in a `tf.range` loop
+("auto" sizes calls to about `AUTO_CALL_SECONDS`), and returns summed
+loss / correct / count over all replicas, so metrics are exact for any
+replica count. Models must return logits (zoo models do) or end in a
+softmax (detected).
+
+XLA default per device type (`DEFAULT_JIT_COMPILE`), from
+benchmarks/train_throughput.py: see that file for the measured figures.
+"""
+
+import contextlib
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_prelu._validation import check_choice
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+# XLA on or off by default, per device type (measured: benchmarks/train_throughput.py).
+DEFAULT_JIT_COMPILE = {"CPU": False, "GPU": True, "TPU": True}
+AUTO_CALL_SECONDS = 0.5
+MAX_STEPS_PER_EXECUTION = 1000
+
+
+def device_type():
+    """"GPU" when TensorFlow sees one, else "CPU"."""
+    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+
+
+def default_jit_compile(kind=None):
+    return DEFAULT_JIT_COMPILE.get(kind or device_type(), False)
+
+
+def _tf_config_workers():
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except (ValueError, AttributeError):
+        raise ValueError(f"TF_CONFIG is not valid JSON. Received: TF_CONFIG={raw[:80]!r}") from None
+    return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+
+
+def resolve_strategy(strategy="auto"):
+    """A `tf.distribute.Strategy` by name, or `strategy` itself if it already is one.
+
+    "auto": `MultiWorkerMirroredStrategy` when `TF_CONFIG` names several
+    workers, `MirroredStrategy` when several GPUs are visible, else the
+    default (one-device) strategy. "mirrored" uses every local GPU, or every
+    logical CPU device when there is no GPU.
+    """
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    check_choice("strategy", strategy, STRATEGIES)
+    if strategy == "auto":
+        if _tf_config_workers() > 1:
+            strategy = "multi_worker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            strategy = "mirrored"
+        else:
+            strategy = "default"
+    if strategy == "default":
+        return tf.distribute.get_strategy()
+    if strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def is_chief(strategy):
+    """Whether this process writes files: always, except on non-chief multi-worker tasks."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = bool(resolver.cluster_spec().as_dict().get("chief"))
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+@contextlib.contextmanager
+def precision_policy(precision="float32"):
+    """Build models inside this block to get `precision`'s dtype policy; the old global policy comes back after."""
+    check_choice("precision", precision, PRECISIONS)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _outputs_probabilities(model):
+    """Whether the model's last layer applies a softmax (else its outputs are taken as logits)."""
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    activation = getattr(last, "activation", None)
+    return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+
+
+def slope_variables(model):
+    """{layer name: slope variable} for every layer holding a slope named "alpha" (PReLU)."""
+    found = {}
+    for layer in model._flatten_layers(include_self=False):
+        alpha = getattr(layer, "alpha", None)
+        if isinstance(alpha, keras.Variable) and alpha.name.split("/")[-1].split(":")[0] == "alpha":
+            found[layer.name] = alpha
+    return found
+
+
+class EpochResult(dict):
+    """Summed results of training steps: loss, accuracy, examples, steps, seconds, images_per_second."""
+
+
+def _result(totals, steps, seconds):
+    loss_sum, correct, count = (float(v) for v in totals[:3])
+    return EpochResult(
+        loss=loss_sum / count if count else float("nan"),
+        accuracy=correct / count if count else float("nan"),
+        examples=int(count),
+        steps=int(steps),
+        seconds=float(seconds),
+        images_per_second=count / seconds if seconds > 0 else float("nan"),
+    )
+
+
+class Trainer:
+    """Compiled train and eval steps for a Keras classifier under a `tf.distribute` strategy.
+
+    Build the model and the optimizer inside `strategy.scope()` (and inside
+    `precision_policy(...)` for mixed precision). Under a `mixed_float16`
+    policy the optimizer is wrapped in a `keras.optimizers.LossScaleOptimizer`
+    (dynamic loss scaling) unless it already is one.
+
+    Args:
+        model: a Keras model returning logits (or softmax probabilities).
+        optimizer: a Keras optimizer; use `keras_prelu.optimizers.get` or a
+            recipe so PReLU slopes are not decayed. None for evaluation only.
+        strategy: a `tf.distribute.Strategy` or a name for `resolve_strategy`.
+        jit_compile: XLA for the steps: True, False, or "auto" (the measured
+            default for the device type, `DEFAULT_JIT_COMPILE`).
+        steps_per_execution: steps per compiled call, an int or "auto".
+        label_smoothing: for the cross-entropy.
+    """
+
+    def __init__(self, model, optimizer, strategy=None, jit_compile="auto",
+                 steps_per_execution="auto", label_smoothing=0.0):
+        self.strategy = resolve_strategy("default" if strategy is None else strategy)
+        if jit_compile == "auto":
+            jit_compile = default_jit_compile()
+        if not isinstance(jit_compile, bool):
+            raise ValueError(f"`jit_compile` must be True, False or 'auto'. Received: jit_compile={jit_compile!r}")
+        self.jit_compile = jit_compile
+        if steps_per_execution != "auto" and (
+            isinstance(steps_per_execution, bool)
+            or not isinstance(steps_per_execution, int)
+            or steps_per_execution < 1
+        ):
+            raise ValueError(
+                "`steps_per_execution` must be an int >= 1 or 'auto'. "
+                f"Received: steps_per_execution={steps_per_execution!r}"
+            )
+        self.steps_per_execution = steps_per_execution
+        self._auto_steps = 1
+        self.model = model
+        self._check_in_scope(model.variables, "model")
+        policy = model.dtype_policy.name if hasattr(model, "dtype_policy") else "float32"
+        if optimizer is not None:
+            with self.strategy.scope():
+                if policy == "mixed_float16" and not isinstance(
+                    optimizer, keras.optimizers.LossScaleOptimizer
+                ):
+                    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+                optimizer.build(model.trainable_variables)
+        self.optimizer = optimizer
+        self.precision = policy
+        self.from_logits = not _outputs_probabilities(model)
+        self.label_smoothing = float(label_smoothing)
+        self._build_functions()
+
+    def _check_in_scope(self, variables, what):
+        if self.strategy.num_replicas_in_sync == 1 and not isinstance(
+            self.strategy, tf.distribute.MultiWorkerMirroredStrategy
+        ):
+            return
+        for variable in variables[:1]:
+            value = getattr(variable, "value", variable)
+            if not isinstance(value, tf.distribute.DistributedValues):
+                raise ValueError(
+                    f"The {what} was not built inside `strategy.scope()`; build it there so its "
+                    f"variables are mirrored across the {self.strategy.num_replicas_in_sync} replicas."
+                )
+
+    # -- the per-replica steps -------------------------------------------------
+    def _per_example_loss(self, labels, outputs):
+        outputs = tf.cast(outputs, tf.float32)
+        num_classes = outputs.shape[-1]
+        if self.label_smoothing:
+            targets = tf.one_hot(labels, num_classes)
+            return keras.losses.categorical_crossentropy(
+                targets, outputs, from_logits=self.from_logits, label_smoothing=self.label_smoothing
+            )
+        return keras.losses.sparse_categorical_crossentropy(
+            labels, outputs, from_logits=self.from_logits
+        )
+
+    @staticmethod
+    def _totals(per_example, outputs, labels):
+        predictions = tf.argmax(outputs, axis=-1, output_type=tf.int32)
+        correct = tf.reduce_sum(tf.cast(tf.equal(predictions, tf.cast(labels, tf.int32)), tf.float32))
+        return tf.stack(
+            [tf.reduce_sum(per_example), correct, tf.cast(tf.size(labels), tf.float32)]
+        )
+
+    def _train_step(self, data):
+        images, labels = data
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = self.model(images, training=True)
+            per_example = self._per_example_loss(labels, outputs)
+            loss = tf.nn.compute_average_loss(per_example)
+            if self.model.losses:
+                loss += tf.nn.scale_regularization_loss(
+                    tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses])
+                )
+            scaled_loss = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self._totals(per_example, outputs, labels)
+
+    def _eval_step(self, data):
+        images, labels = data
+        outputs = self.model(images, training=False)
+        per_example = self._per_example_loss(labels, outputs)
+        return self._totals(per_example, outputs, labels)
+
+    # -- compiled calls -----------------------------------------------------------
+    def _build_functions(self):
+        strategy = self.strategy
+        sum_op = tf.distribute.ReduceOp.SUM
+
+        def one_train(data):
+            return strategy.reduce(sum_op, strategy.run(self._train_step, args=(data,)), axis=None)
+
+        def one_eval(data):
+            return strategy.reduce(sum_op, strategy.run(self._eval_step, args=(data,)), axis=None)
+
+        one_train = tf.function(one_train, jit_compile=self.jit_compile, reduce_retracing=True)
+        one_eval = tf.function(one_eval, jit_compile=self.jit_compile, reduce_retracing=True)
+
+        @tf.function
+        def train_calls(iterator, steps):
+            totals = tf.zeros([3], tf.float32)
+            for _ in tf.range(steps):
+                totals += one_train(next(iterator))
+            return totals
+
+        @tf.function
+        def eval_calls(iterator, steps):
+            totals = tf.zeros([3], tf.float32)
+            done = tf.constant(0, tf.int32)
+            for _ in tf.range(steps):
+                optional = iterator.get_next_as_optional()
+                if not optional.has_value():
+                    break
+                totals += one_eval(optional.get_value())
+                done += 1
+            return totals, done
+
+        self._train_calls = train_calls
+        self._eval_calls = eval_calls
+
+    def _distribute(self, dataset):
+        # The default strategy hands the dataset back unchanged.
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def _call_size(self, remaining):
+        if self.steps_per_execution == "auto":
+            return max(1, min(self._auto_steps, remaining))
+        return max(1, min(self.steps_per_execution, remaining))
+
+    def _adapt(self, steps, seconds):
+        """Size the next automatic call to take about AUTO_CALL_SECONDS."""
+        if self.steps_per_execution != "auto" or seconds <= 0:
+            return
+        per_step = seconds / steps
+        target = int(AUTO_CALL_SECONDS / per_step)
+        self._auto_steps = max(1, min(MAX_STEPS_PER_EXECUTION, target, 4 * self._auto_steps))
+
+    def train_epoch(self, dataset, steps, progress=None):
+        """Run `steps` training steps from `dataset` (batches of the global batch size).
+
+        `progress(steps_done, steps, totals_so_far_result)` is called after each
+        compiled call. Returns an `EpochResult`.
+        """
+        if self.optimizer is None:
+            raise ValueError("This Trainer has no optimizer (evaluation only); it cannot train.")
+        if steps < 1:
+            raise ValueError(f"`steps` must be >= 1. Received: steps={steps}")
+        iterator = iter(self._distribute(dataset))
+        totals = np.zeros(3)
+        done = 0
+        start = time.perf_counter()
+        first = True
+        while done < steps:
+            size = self._call_size(steps - done)
+            call_start = time.perf_counter()
+            totals += self._train_calls(iterator, tf.constant(size, tf.int32)).numpy()
+            elapsed = time.perf_counter() - call_start
+            if not first:  # the first call traces and compiles
+                self._adapt(size, elapsed)
+            elif self.steps_per_execution == "auto":
+                self._auto_steps = max(self._auto_steps, 2)
+            first = False
+            done += size
+            if progress is not None:
+                progress(done, steps, _result(totals, done, time.perf_counter() - start))
+        return _result(totals, done, time.perf_counter() - start)
+
+    def evaluate(self, dataset, progress=None):
+        """Loss and accuracy over every example of `dataset` (partial batches included)."""
+        iterator = iter(self._distribute(dataset))
+        totals = np.zeros(3)
+        steps = 0
+        start = time.perf_counter()
+        size = 1 if self.steps_per_execution == "auto" else self.steps_per_execution
+        while True:
+            call_totals, done = self._eval_calls(iterator, tf.constant(size, tf.int32))
+            totals += call_totals.numpy()
+            done = int(done)
+            steps += done
+            if progress is not None:
+                progress(steps, None, _result(totals, steps, time.perf_counter() - start))
+            if done < size:
+                break
+            if self.steps_per_execution == "auto":
+                size = min(MAX_STEPS_PER_EXECUTION, size * 4)
+        return _result(totals, steps, time.perf_counter() - start)
+
+    @property
+    def _inner_optimizer(self):
+        return getattr(self.optimizer, "inner_optimizer", self.optimizer)
+
+    @property
+    def iterations(self):
+        """Parameter updates applied so far (loss-scaling skips excluded)."""
+        return int(self._inner_optimizer.iterations.numpy())
+
+    def learning_rate(self, step=None):
+        """The learning rate at `step` (default: the last step taken)."""
+        rate = self._inner_optimizer._learning_rate
+        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            step = max(self.iterations - 1, 0) if step is None else step
+            return float(keras.ops.convert_to_numpy(rate(step)))
+        return float(keras.ops.convert_to_numpy(rate))
