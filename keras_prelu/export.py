@@ -607,8 +607,8 @@ def _verify_saved_model(directory, job):
     parity = parity.worst(
         _check_parity(job.reference_one, single, job.atol, "The SavedModel (batch of 1)")
     )
-    inputs = {k: tuple(v) for k, v in report["inputs"].items()}
-    outputs = {k: tuple(v) for k, v in report["outputs"].items()}
+    inputs = {k: (dtype, tuple(shape)) for k, (dtype, shape) in report["inputs"].items()}
+    outputs = {k: (dtype, tuple(shape)) for k, (dtype, shape) in report["outputs"].items()}
     return parity, inputs, outputs
 
 
@@ -1141,8 +1141,30 @@ class _Job:
         return _keras_outputs(self.model, self.x[:1], self.out_names)
 
 
+def saved_model_xla_functions(directory):
+    """Names of the functions in a SavedModel marked `_XlaMustCompile` (they need XLA to serve)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(os.fspath(directory), "saved_model.pb"), "rb") as handle:
+        proto.ParseFromString(handle.read())
+    found = []
+    for meta_graph in proto.meta_graphs:
+        for function in meta_graph.graph_def.library.function:
+            attr = function.attr.get("_XlaMustCompile")
+            if attr is not None and attr.b:
+                found.append(function.signature.name)
+    return found
+
+
 def _export_saved_model(job, directory):
     _write_saved_model(job.model, job.spec, job.in_name, job.out_names, directory)
+    xla = saved_model_xla_functions(directory)
+    if xla:
+        raise ExportError(
+            f"The SavedModel has {len(xla)} XLA-only functions (e.g. {xla[0]}); "
+            "it was not traced under keras_prelu.ops.export_friendly()"
+        )
     parity, inputs, outputs = _verify_saved_model(directory, job)
     return dict(parity=parity, inputs=inputs, outputs=outputs)
 
