@@ -83,10 +83,8 @@ def test_builds_with_matching_activations_and_initializers(name):
     model = _small_model(name)
     assert model.name == name
     assert not model.compiled
-    classes = SMALL[entry.family]["num_classes"]
-    assert model.output_shape == (None, classes)
-    outputs = keras.ops.convert_to_numpy(model(_inputs(name), training=False))
-    assert outputs.shape == (2, classes) and np.all(np.isfinite(outputs))
+    # Symbolic shapes only: the representatives below run real forward and backward passes.
+    assert model.output_shape == (None, SMALL[entry.family]["num_classes"])
 
     for layer in model.layers:
         assert READABLE_NAME.fullmatch(layer.name), layer.name
@@ -140,6 +138,8 @@ class _TrainedModels:
             probe = _inputs(name, batch=3, seed=2)
             np.save(self.directory / f"{name}.input.npy", probe)
             self.predictions[name] = keras.ops.convert_to_numpy(model(probe, training=False))
+            assert self.predictions[name].shape == (3, model.output_shape[-1])
+            assert np.all(np.isfinite(self.predictions[name]))
         return self.losses[name]
 
 

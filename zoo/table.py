@@ -50,6 +50,10 @@ def rows(include="*", exclude=None):
     return table
 
 
+def _format_params(count):
+    return f"{count / 1e6:.2f}M" if count >= 10_000 else f"{count:,}"
+
+
 def markdown(include="*", exclude=None):
     """The Markdown table of `rows(include, exclude)`."""
     lines = [
@@ -62,7 +66,7 @@ def markdown(include="*", exclude=None):
             ", ".join(f"`{v}`" for v in row["variants"]),
             ", ".join("-" if d is None else str(d) for d in row["depths"]),
             ", ".join(f"`_{a}`" for a in row["activations"]) or "-",
-            ", ".join(f"{p / 1e6:.2f}M" for p in row["params"]),
+            ", ".join(_format_params(p) for p in row["params"]),
             row["paper"] or "-",
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -7,6 +7,7 @@ holding one of `RUN_WEIGHT_FILES` (the first present, in that order, wins).
 import io
 import os
 import pathlib
+import re
 import tempfile
 import zipfile
 
@@ -36,6 +37,10 @@ def resolve(path):
             f"Received: weights={str(path)!r}"
         )
     return path
+
+
+def _natural_key(text):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def _layer_weights(h5):
@@ -91,7 +96,7 @@ def check_fit(model, path):
                 f"{prefix} layer {name!r} needs variables of shapes {shapes}; "
                 f"the file has {saved_shapes} (saved from layer {saved_name!r})."
             )
-    for key in sorted(saved.keys() - expected.keys()):
+    for key in sorted(saved.keys() - expected.keys(), key=_natural_key):
         saved_name, saved_shapes = saved[key]
         raise ValueError(
             f"{prefix} the file has variables {saved_shapes} of layer {saved_name!r}, "

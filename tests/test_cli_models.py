@@ -1,0 +1,54 @@
+"""`keras-prelu models list [PATTERN]` and `keras-prelu models info NAME`."""
+
+import pytest
+
+import zoo
+from keras_prelu import cli
+
+
+def test_list_prints_matching_names_one_per_line(capsys):
+    assert cli.main(["models", "list", "resnet20_*"]) == 0
+    assert capsys.readouterr().out.splitlines() == zoo.list_models("resnet20_*")
+    assert cli.main(["models", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == zoo.list_models()
+
+
+def test_list_without_match_exits_1(capsys):
+    assert cli.main(["models", "list", "nothing*"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == "no model matches 'nothing*'"
+
+
+def test_info_prints_the_fields(capsys):
+    assert cli.main(["models", "info", "mlp3x256_prelu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    fields = dict(line.split(": ", 1) for line in lines)
+    assert list(fields) == list(zoo.info("mlp3x256_prelu"))
+    assert fields["family"] == "mlp" and fields["activation"] == "prelu"
+    assert fields["input_shape"] == "(28, 28, 1)" and fields["num_classes"] == "10"
+    assert fields["params"] == f"{zoo.info('mlp3x256_prelu')['params']:,}"
+    assert fields["published"] == "-"
+
+
+def test_info_prints_the_published_figure(capsys):
+    assert cli.main(["models", "info", "resnet20_relu"]) == 0
+    fields = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert fields["params"] == "269,722"
+    assert fields["published"] == "8.75 (CIFAR-10 test error (%), He et al. 2016, Table 6; relu)"
+
+
+@pytest.mark.parametrize("name", ["resnet21_relu", "no-such-model"])
+def test_unknown_name_is_a_usage_error(capsys, name):
+    assert cli.main(["models", "info", name]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("keras-prelu: error: Unknown model.")
+    assert f"Received: name='{name}'" in lines[0]
+    if name == "resnet21_relu":
+        assert "Did you mean" in lines[0]
+
+
+def test_missing_sub_command_is_a_usage_error(capsys):
+    assert cli.main(["models"]) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
