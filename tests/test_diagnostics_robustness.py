@@ -126,3 +126,32 @@ def test_bad_input_raises(trained, blobs):
         pgd_accuracy(trained, (x, y), [0.1], steps=0)
     with pytest.raises(ValueError, match="Received: clip_values"):
         fgsm_accuracy(trained, (x, y), [0.1], clip_values=(1.0, 0.0))
+
+
+def test_compiled_functions_are_reused_and_do_not_keep_the_model_alive():
+    import gc
+    import weakref
+
+    from keras_prelu.diagnostics import _cache, measure_negative_fraction, stability_report
+
+    def run():
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(3), keras_prelu.PReLU(), keras.layers.Dense(2)]
+        )
+        x, y = np.ones((4, 4), "float32"), np.zeros(4, "int64")
+        for _ in range(2):
+            fgsm_accuracy(model, (x, y), [0.0, 0.1])
+            zero_input_gradient_fraction(model, x)
+            stability_report(model, x)
+            measure_negative_fraction(model, x)
+        entries = _cache._STORE[model]
+        assert len(entries) == 3  # fgsm, zero gradient, stability: one each
+        assert all(
+            f.experimental_get_tracing_count() == 1
+            for f in (entries[k] for k in entries if k[0] != "stability")
+        )
+        return weakref.ref(model)
+
+    ref = run()
+    gc.collect()
+    assert ref() is None

@@ -17,13 +17,14 @@ inference mode.
 """
 
 import dataclasses
+import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_prelu._validation import check_number
-from keras_prelu.diagnostics import _data, _graph
+from keras_prelu.diagnostics import _cache, _data, _graph
 
 
 @dataclasses.dataclass
@@ -66,14 +67,19 @@ def _outputs_probabilities(model):
     return name in ("softmax", "sigmoid")
 
 
-def _make_loss(model, loss, from_logits):
-    """A function (y, y_pred) -> scalar loss, and whether predictions are logits."""
+def _make_loss(model_ref, loss, from_logits):
+    """A function (y, y_pred) -> scalar loss, and whether predictions are logits.
+
+    `model_ref` is a weak reference: compiled functions are cached per model
+    and must not keep it alive.
+    """
+    model = model_ref()
     logits = (not _outputs_probabilities(model)) if from_logits is None else bool(from_logits)
     if loss is not None:
         fn = keras.losses.get(loss)
         return (lambda y, p: tf.reduce_mean(fn(y, p))), logits
     if getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
-        return (lambda y, p: model.compute_loss(y=y, y_pred=p, training=False)), logits
+        return (lambda y, p: model_ref().compute_loss(y=y, y_pred=p, training=False)), logits
 
     def default(y, p):
         if p.shape[-1] == 1:
@@ -145,13 +151,20 @@ def zero_input_gradient_fraction(model, x, y=None, loss=None, from_logits=None, 
     y = y_in if y is None else y
     _single_input(model, x)
     x = tf.convert_to_tensor(np.asarray(keras.ops.convert_to_numpy(x), dtype=keras.config.floatx()))
-    loss_fn, _ = _make_loss(model, loss, from_logits) if y is not None else (None, None)
+    y = None if y is None else tf.convert_to_tensor(keras.ops.convert_to_numpy(y))
+    key = ("zero_gradient", _cache.loss_key(loss), from_logits, int(seed), y is not None)
+    gradient = _cache.cached(model, key, lambda: _zero_fraction_fn(weakref.ref(model), y is not None, loss, from_logits, seed))
+    return float(gradient(x, y))
+
+
+def _zero_fraction_fn(model_ref, has_labels, loss, from_logits, seed):
+    loss_fn = _make_loss(model_ref, loss, from_logits)[0] if has_labels else None
 
     @tf.function(reduce_retracing=True)
     def gradient(x, y):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            p = model(x, training=False)
+            p = model_ref()(x, training=False)
             if y is None:
                 objective = tf.reduce_sum(
                     tf.cast(p, tf.float32) * tf.random.stateless_normal(tf.shape(p), seed=[seed, 0])
@@ -161,14 +174,10 @@ def zero_input_gradient_fraction(model, x, y=None, loss=None, from_logits=None, 
         grad = tape.gradient(objective, x)
         return tf.reduce_mean(tf.cast(tf.equal(grad, 0), tf.float64))
 
-    y = None if y is None else tf.convert_to_tensor(keras.ops.convert_to_numpy(y))
-    return float(gradient(x, y))
+    return gradient
 
 
-def _attack_curve(model, data, epsilons, loss, from_logits, clip_values, batch_size, step, name, steps):
-    epsilons = _check_epsilons(epsilons)
-    clip_values = _check_clip(clip_values)
-    loss_fn, logits = _make_loss(model, loss, from_logits)
+def _attack_curve(model, data, epsilons, step, name, steps, batch_size):
     correct = np.zeros(len(epsilons))
     total = 0
     for batch in _data.as_dataset(data, batch_size):
@@ -176,7 +185,7 @@ def _attack_curve(model, data, epsilons, loss, from_logits, clip_values, batch_s
         if y is None:
             raise ValueError(f"{name} needs labels: pass (x, y) data. Received: data without labels")
         _single_input(model, x)
-        counts = step(model, loss_fn, logits, x, y, tf.constant(epsilons, x.dtype), clip_values)
+        counts = step(x, y, tf.constant(epsilons, x.dtype))
         correct += np.asarray(counts)
         total += int(x.shape[0])
     if total == 0:
@@ -189,6 +198,23 @@ def _input_gradient(model, loss_fn, x, y):
         tape.watch(x)
         objective = loss_fn(y, model(x, training=False))
     return tape.gradient(objective, x)
+
+
+def _fgsm_fn(model_ref, loss, from_logits, clip_values):
+    loss_fn, logits = _make_loss(model_ref, loss, from_logits)
+
+    @tf.function(reduce_retracing=True)
+    def fgsm_step(x, y, epsilons):
+        model = model_ref()
+        direction = tf.sign(_input_gradient(model, loss_fn, x, y))
+
+        def correct_at(eps):
+            adversarial = _clip(x + eps * direction, clip_values)
+            return tf.reduce_sum(_correct(y, model(adversarial, training=False), logits))
+
+        return tf.map_fn(correct_at, epsilons, fn_output_signature=tf.float64)
+
+    return fgsm_step
 
 
 def fgsm_accuracy(model, data, epsilons, loss=None, from_logits=None, clip_values=None, batch_size=128):
@@ -205,19 +231,32 @@ def fgsm_accuracy(model, data, epsilons, loss=None, from_logits=None, clip_value
     Returns:
         A `RobustnessCurve`.
     """
+    epsilons = _check_epsilons(epsilons)
+    clip_values = _check_clip(clip_values)
+    key = ("fgsm", _cache.loss_key(loss), from_logits, clip_values)
+    step = _cache.cached(model, key, lambda: _fgsm_fn(weakref.ref(model), loss, from_logits, clip_values))
+    return _attack_curve(model, data, epsilons, step, "fgsm", 1, batch_size)
+
+
+def _pgd_fn(model_ref, loss, from_logits, clip_values, steps, step_size):
+    loss_fn, logits = _make_loss(model_ref, loss, from_logits)
 
     @tf.function(reduce_retracing=True)
-    def fgsm_step(model, loss_fn, logits, x, y, epsilons, clip_values):
-        direction = tf.sign(_input_gradient(model, loss_fn, x, y))
+    def pgd_step(x, y, epsilons):
+        model = model_ref()
 
         def correct_at(eps):
-            adversarial = _clip(x + eps * direction, clip_values)
+            alpha = 2.5 * eps / steps if step_size is None else tf.cast(step_size, x.dtype)
+            adversarial = x
+            for _ in tf.range(steps):
+                direction = tf.sign(_input_gradient(model, loss_fn, adversarial, y))
+                adversarial = x + tf.clip_by_value(adversarial + alpha * direction - x, -eps, eps)
+                adversarial = _clip(adversarial, clip_values)
             return tf.reduce_sum(_correct(y, model(adversarial, training=False), logits))
 
         return tf.map_fn(correct_at, epsilons, fn_output_signature=tf.float64)
 
-    return _attack_curve(model, data, epsilons, loss, from_logits, clip_values, batch_size,
-                         fgsm_step, "fgsm", 1)
+    return pgd_step
 
 
 def pgd_accuracy(model, data, epsilons, steps=5, step_size=None, loss=None, from_logits=None,
@@ -233,19 +272,10 @@ def pgd_accuracy(model, data, epsilons, steps=5, step_size=None, loss=None, from
         raise ValueError(f"`steps` must be a positive int. Received: steps={steps!r}")
     if step_size is not None:
         step_size = check_number("step_size", step_size, minimum=0.0, strict_minimum=True)
-
-    @tf.function(reduce_retracing=True)
-    def pgd_step(model, loss_fn, logits, x, y, epsilons, clip_values):
-        def correct_at(eps):
-            alpha = 2.5 * eps / steps if step_size is None else tf.cast(step_size, x.dtype)
-            adversarial = x
-            for _ in tf.range(steps):
-                direction = tf.sign(_input_gradient(model, loss_fn, adversarial, y))
-                adversarial = x + tf.clip_by_value(adversarial + alpha * direction - x, -eps, eps)
-                adversarial = _clip(adversarial, clip_values)
-            return tf.reduce_sum(_correct(y, model(adversarial, training=False), logits))
-
-        return tf.map_fn(correct_at, epsilons, fn_output_signature=tf.float64)
-
-    return _attack_curve(model, data, epsilons, loss, from_logits, clip_values, batch_size,
-                         pgd_step, "pgd", steps)
+    epsilons = _check_epsilons(epsilons)
+    clip_values = _check_clip(clip_values)
+    key = ("pgd", _cache.loss_key(loss), from_logits, clip_values, steps, step_size)
+    step = _cache.cached(
+        model, key, lambda: _pgd_fn(weakref.ref(model), loss, from_logits, clip_values, steps, step_size)
+    )
+    return _attack_curve(model, data, epsilons, step, "pgd", steps, batch_size)

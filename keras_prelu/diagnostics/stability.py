@@ -46,6 +46,7 @@ whose weights alone would look badly scaled.
 
 import dataclasses
 import math
+import weakref
 
 import keras
 import numpy as np
@@ -53,7 +54,7 @@ import tensorflow as tf
 
 from keras_prelu import layers as prelu_layers
 from keras_prelu._validation import check_number
-from keras_prelu.diagnostics import _data, _graph, _kinds
+from keras_prelu.diagnostics import _cache, _data, _graph, _kinds
 
 _CONV_LIKE = (
     keras.layers.Dense,
@@ -314,7 +315,8 @@ def stability_report(model, batch, loss=None, training=True, tolerance=10.0, see
     """
     tolerance = check_number("tolerance", tolerance, minimum=1.0, strict_minimum=True)
     view = _graph.functional_view(model)
-    if any(_graph.is_graph_model(layer) for layer in view.layers):
+    nested = any(_graph.is_graph_model(layer) for layer in view.layers)
+    if nested:  # analyse a flat copy (same weights, copied now)
         view = _graph.rebuild(view)
     graph = _graph.Graph(view)
     weight_nodes = [n for n in graph.nodes if is_weight_layer(n.operation)]
@@ -326,7 +328,14 @@ def stability_report(model, batch, loss=None, training=True, tolerance=10.0, see
     x, y, sample_weight = _data.first_batch(batch) if isinstance(batch, tf.data.Dataset) else _data.unpack(
         tuple(batch) if isinstance(batch, list) else batch
     )
-    objective, compute = _objective(model, view, weight_nodes, y, loss, training, seed)
+    def make():
+        return _objective(model, view, weight_nodes, y is not None, loss, training, seed)
+
+    if nested:
+        objective, compute = make()
+    else:
+        key = ("stability", _cache.loss_key(loss), bool(training), int(seed), y is not None)
+        objective, compute = _cache.cached(model, key, make)
     grad_norms, output_norms = compute(x, y, sample_weight)
     grad_norms = [float(v) for v in grad_norms]
     output_norms = [float(v) for v in output_norms]
@@ -393,8 +402,12 @@ def stability_report(model, batch, loss=None, training=True, tolerance=10.0, see
     )
 
 
-def _objective(model, view, weight_nodes, y, loss, training, seed):
-    """(description, compiled function x, y, sample_weight -> (weight grad norms, output grad norms))."""
+def _objective(model, view, weight_nodes, has_labels, loss, training, seed):
+    """(description, compiled function x, y, sample_weight -> (weight grad norms, output grad norms)).
+
+    The function holds the model weakly (it is cached per model).
+    """
+    model_ref = weakref.ref(model)
     n_outputs = len(view.outputs)
     wanted = {id(n.operation) for n in weight_nodes}
     probe, names, _ = _graph.tap_model(
@@ -402,7 +415,8 @@ def _objective(model, view, weight_nodes, y, loss, training, seed):
     )
     layers = [n.operation for n in weight_nodes]
     variables = [layer.trainable_weights for layer in layers]
-    if y is not None:
+    loss_fn = None
+    if has_labels:
         if loss is not None:
             loss_fn = keras.losses.get(loss)
             description = f"loss {getattr(loss_fn, 'name', None) or getattr(loss_fn, '__name__', str(loss))}"
@@ -424,7 +438,7 @@ def _objective(model, view, weight_nodes, y, loss, training, seed):
             outputs, taps = values[:n_outputs], values[n_outputs:]
             y_pred = outputs[0] if n_outputs == 1 else outputs
             if y is not None and loss_fn is None:
-                objective = model.compute_loss(
+                objective = model_ref().compute_loss(
                     x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
                 )
             elif y is not None:
