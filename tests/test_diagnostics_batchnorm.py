@@ -87,7 +87,9 @@ def test_batchnorms_that_cannot_be_folded_are_kept():
 
 def test_fold_inside_a_nested_model():
     inner_in = keras.Input((3,))
-    inner_out = keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(3, name="d")(inner_in))
+    inner_out = keras.layers.BatchNormalization(name="bn")(
+        keras.layers.Dense(3, name="d")(inner_in)
+    )
     inner = keras.Model(inner_in, inner_out, name="block")
     _randomize_batchnorms(inner, seed=6)
     outer_in = keras.Input((3,))

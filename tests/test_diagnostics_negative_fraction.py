@@ -99,7 +99,15 @@ def test_channels_are_the_last_axis_or_the_first_for_channels_first():
         (RReLU(seed=1), "leaky"),
         (keras.layers.ReLU(negative_slope=0.1), "leaky"),
     ],
-    ids=["keras_relu", "activation_relu", "keras_prelu", "keras_leaky", "leaky", "rrelu", "relu_slope"],
+    ids=[
+        "keras_relu",
+        "activation_relu",
+        "keras_prelu",
+        "keras_leaky",
+        "leaky",
+        "rrelu",
+        "relu_slope",
+    ],
 )
 def test_every_rectifier_kind_is_monitored(layer, kind):
     model = _single(layer, (4,))

@@ -58,7 +58,11 @@ def test_chain_merges_and_activation_of_the_last_layer_is_kept():
     assert result.merged == [(["a", "b", "c"], "a_merged")]
     merged = result.model.get_layer("a_merged")
     assert merged.activation is keras.activations.relu
-    assert [type(layer).__name__ for layer in result.model.layers[1:]] == ["Dense", "PReLU", "Dense"]
+    assert [type(layer).__name__ for layer in result.model.layers[1:]] == [
+        "Dense",
+        "PReLU",
+        "Dense",
+    ]
     np.testing.assert_allclose(result.model(x).numpy(), model(x).numpy(), atol=1e-4)
 
 
@@ -116,7 +120,12 @@ def test_slopes_within_tol_are_removed_with_the_documented_error_bound():
 
 def test_sequential_and_shared_layers():
     model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(4), PReLU(alpha_initializer=1.0), keras.layers.Dense(2)]
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(4),
+            PReLU(alpha_initializer=1.0),
+            keras.layers.Dense(2),
+        ]
     )
     x = _x((3, 4), seed=6)
     result = sculpt(model, x=x)

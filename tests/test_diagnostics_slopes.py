@@ -54,7 +54,12 @@ def test_history_has_the_plot_layout_and_is_json_serializable(tmp_path):
 
 @pytest.mark.parametrize(
     "values,match",
-    [([-0.1, 0.2, 0.3], "<= 0"), ([0.0, 0.2, 0.3], "<= 0"), ([0.2, 1.0, 0.3], ">= 1"), ([0.2, 1.5, 0.3], ">= 1")],
+    [
+        ([-0.1, 0.2, 0.3], "<= 0"),
+        ([0.0, 0.2, 0.3], "<= 0"),
+        ([0.2, 1.0, 0.3], ">= 1"),
+        ([0.2, 1.5, 0.3], ">= 1"),
+    ],
 )
 def test_warns_when_a_slope_leaves_the_open_unit_interval(values, match):
     model = _model()

@@ -61,7 +61,9 @@ def test_flags_also_with_labels_and_the_compiled_loss():
     report = stability_report(model, _batch())
     assert report.objective == "the model's compiled loss"
     assert report.chains[0].status == "vanishing"
-    report = stability_report(_mlp("relu"), _batch(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    report = stability_report(
+        _mlp("relu"), _batch(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     assert report.ok and report.objective.startswith("loss")
 
 
@@ -75,7 +77,9 @@ def test_gains_and_balancing_slope_have_known_values():
         layer.set_weights([scale * np.eye(4, dtype="float32"), np.zeros(4, "float32")])
     report = stability_report(model, np.ones((2, 4), "float32"))
     gains = [e.weight_gain for e in report.layers]
-    np.testing.assert_allclose(gains, [2.0, 0.5, 4.0], rtol=1e-6)  # sqrt(fan_in * mean(w^2)) = scale
+    np.testing.assert_allclose(
+        gains, [2.0, 0.5, 4.0], rtol=1e-6
+    )  # sqrt(fan_in * mean(w^2)) = scale
     np.testing.assert_allclose([e.slope for e in report.layers], [0.5, 0.0, 1.0])
     np.testing.assert_allclose([e.negative_gain for e in report.layers], [1.0, 0.0, 4.0], rtol=1e-6)
     np.testing.assert_allclose(
@@ -128,4 +132,6 @@ def test_bad_input_raises():
         stability_report(model, _batch())  # labels, but no compiled loss
     inputs = keras.Input((3,))
     with pytest.raises(ValueError, match="Dense or convolution"):
-        stability_report(keras.Model(inputs, keras.layers.ReLU()(inputs)), np.ones((2, 3), "float32"))
+        stability_report(
+            keras.Model(inputs, keras.layers.ReLU()(inputs)), np.ones((2, 3), "float32")
+        )

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
-import matplotlib.image  # noqa: E402
+import matplotlib.image
 
-from keras_prelu import PReLU  # noqa: E402
-from keras_prelu.diagnostics import (  # noqa: E402
+from keras_prelu import PReLU
+from keras_prelu.diagnostics import (
     NegativeFractionMonitor,
     RobustnessCurve,
     SlopeTracker,
@@ -50,33 +50,59 @@ HISTORY = {
     "val_loss": [1.3, 0.9, 0.8, 0.75],
     "accuracy": [0.5, 0.7, 0.8, 0.85],
     "slopes": {
-        "prelu_1": {"mean": [0.25, 0.3, 0.35, 0.4], "min": [0.25, 0.2, 0.1, 0.05], "max": [0.25, 0.4, 0.6, 0.7]},
-        "prelu_2": {"mean": [0.25, 0.22, 0.2, 0.18], "min": [0.25, 0.2, 0.15, 0.1], "max": [0.25, 0.25, 0.3, 0.3]},
+        "prelu_1": {
+            "mean": [0.25, 0.3, 0.35, 0.4],
+            "min": [0.25, 0.2, 0.1, 0.05],
+            "max": [0.25, 0.4, 0.6, 0.7],
+        },
+        "prelu_2": {
+            "mean": [0.25, 0.22, 0.2, 0.18],
+            "min": [0.25, 0.2, 0.15, 0.1],
+            "max": [0.25, 0.25, 0.3, 0.3],
+        },
     },
 }
 
 
 def test_loss_curves_from_dict_and_json(tmp_path):
-    _check_png(plots.plot_loss_curves(HISTORY, tmp_path / "loss.png", size=(8, 3), dpi=60), 480, 180)
+    _check_png(
+        plots.plot_loss_curves(HISTORY, tmp_path / "loss.png", size=(8, 3), dpi=60), 480, 180
+    )
     json_path = tmp_path / "history.json"
     json_path.write_text(json.dumps(HISTORY))
-    _check_png(plots.plot_loss_curves(json_path, tmp_path / "loss2.png", size=(5, 3), dpi=60), 300, 180)
+    _check_png(
+        plots.plot_loss_curves(json_path, tmp_path / "loss2.png", size=(5, 3), dpi=60), 300, 180
+    )
 
 
 def test_slope_trajectories_from_history_and_means_only(tmp_path):
-    _check_png(plots.plot_slope_trajectories(HISTORY, tmp_path / "slopes.png", size=(5, 4), dpi=60), 300, 240)
+    _check_png(
+        plots.plot_slope_trajectories(HISTORY, tmp_path / "slopes.png", size=(5, 4), dpi=60),
+        300,
+        240,
+    )
     means_only = {"loss": [1.0, 0.5], "slopes": {"p": {"mean": [0.25, 0.3]}, "q": [0.25, 0.2]}}
-    _check_png(plots.plot_slope_trajectories(means_only, tmp_path / "means.png", size=(5, 4), dpi=60), 300, 240)
+    _check_png(
+        plots.plot_slope_trajectories(means_only, tmp_path / "means.png", size=(5, 4), dpi=60),
+        300,
+        240,
+    )
 
 
 def test_slope_trajectories_from_a_tracker(tmp_path):
     inputs = keras.Input((3,))
-    model = keras.Model(inputs, keras.layers.Dense(2)(PReLU(name="p")(keras.layers.Dense(4)(inputs))))
+    model = keras.Model(
+        inputs, keras.layers.Dense(2)(PReLU(name="p")(keras.layers.Dense(4)(inputs)))
+    )
     model.compile("sgd", "mse")
     tracker = SlopeTracker(record_initial=True)
     x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     model.fit(x, np.zeros((16, 2), "float32"), epochs=2, verbose=0, callbacks=[tracker])
-    _check_png(plots.plot_slope_trajectories(tracker, tmp_path / "tracker.png", size=(5, 4), dpi=60), 300, 240)
+    _check_png(
+        plots.plot_slope_trajectories(tracker, tmp_path / "tracker.png", size=(5, 4), dpi=60),
+        300,
+        240,
+    )
 
 
 def test_negative_fraction_histograms(tmp_path):
@@ -85,13 +111,17 @@ def test_negative_fraction_histograms(tmp_path):
     model = keras.Model(inputs, PReLU(name="p")(keras.layers.Dense(5)(hidden)))
     x = np.random.default_rng(1).normal(size=(40, 6)).astype("float32")
     report = measure_negative_fraction(model, x)
-    _check_png(plots.plot_negative_fractions(report, tmp_path / "nf.png", dpi=50), 300, 120)  # 2 columns x 1 row
+    _check_png(
+        plots.plot_negative_fractions(report, tmp_path / "nf.png", dpi=50), 300, 120
+    )  # 2 columns x 1 row
     monitor = NegativeFractionMonitor(x)
     with pytest.raises(ValueError, match="not measured"):
         plots.plot_negative_fractions(monitor, tmp_path / "none.png")
     monitor.report = report
     raw = {"a": [0.1, 0.5, 0.9], "b": np.linspace(0, 1, 10), "c": [0.0], "d": [1.0], "e": [0.3]}
-    _check_png(plots.plot_negative_fractions(raw, tmp_path / "raw.png", columns=4, dpi=40), 480, 192)
+    _check_png(
+        plots.plot_negative_fractions(raw, tmp_path / "raw.png", columns=4, dpi=40), 480, 192
+    )
 
 
 def test_robustness_curves(tmp_path):
@@ -123,6 +153,8 @@ def test_package_imports_without_matplotlib_and_plots_say_what_to_install(tmp_pa
         "except ImportError as e:\n"
         "    print('IMPORT-ERROR', e)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "IMPORT-ERROR" in result.stdout and "pip install" in result.stdout

@@ -26,8 +26,7 @@ def as_dataset(data, batch_size=128):
     sizes = {int(t.shape[0]) for t in keras.tree.flatten(structure) if t.shape.rank}
     if len(sizes) != 1:
         raise ValueError(
-            "All arrays must share their first (batch) dimension. "
-            f"Received: sizes={sorted(sizes)}"
+            f"All arrays must share their first (batch) dimension. Received: sizes={sorted(sizes)}"
         )
     return tf.data.Dataset.from_tensor_slices(structure).batch(batch_size)
 

@@ -193,9 +193,7 @@ def collect_taps(model, select, where="input", prefix=""):
                 outputs = probe(args[0] if len(args) == 1 else list(args))
                 if not isinstance(outputs, (list, tuple)):
                     outputs = [outputs]
-                taps.extend(
-                    (n, lyr, t) for (n, lyr, _), t in zip(inner, outputs, strict=True)
-                )
+                taps.extend((n, lyr, t) for (n, lyr, _), t in zip(inner, outputs, strict=True))
             continue
         if not select(layer):
             continue
@@ -304,7 +302,9 @@ def _run(graph, inputs, rewrite, state, prefix):
             layer = node.operation
             if is_graph_model(layer):
                 inner = Graph(layer)
-                outputs = _run(inner, keras.tree.flatten(args), rewrite, state, prefix=f"{prefix}{layer.name}_")
+                outputs = _run(
+                    inner, keras.tree.flatten(args), rewrite, state, prefix=f"{prefix}{layer.name}_"
+                )
             else:
                 outputs = state.copy(layer, prefix)(*args, **kwargs)
         flat = keras.tree.flatten(outputs)

@@ -116,7 +116,10 @@ class NegativeFractionReport:
         return {
             "examples": int(self.examples),
             "idle_threshold": self.idle_threshold,
-            **{k: self.scalars().get(k) for k in ("negative_fraction", "dead_fraction", "idle_fraction")},
+            **{
+                k: self.scalars().get(k)
+                for k in ("negative_fraction", "dead_fraction", "idle_fraction")
+            },
             "layers": {name: layer.to_dict() for name, layer in self.layers.items()},
         }
 
@@ -211,8 +214,16 @@ class _Counter:
             pos = positives[i].numpy() / denominator
             kind = self.rectifiers[i].kind
             seen = size > 0
-            idle = (neg < idle_threshold) if (kind == _kinds.PRELU and seen) else np.zeros_like(neg, bool)
-            dead = (positives[i].numpy() == 0) if (kind == _kinds.RELU and seen) else np.zeros_like(neg, bool)
+            idle = (
+                (neg < idle_threshold)
+                if (kind == _kinds.PRELU and seen)
+                else np.zeros_like(neg, bool)
+            )
+            dead = (
+                (positives[i].numpy() == 0)
+                if (kind == _kinds.RELU and seen)
+                else np.zeros_like(neg, bool)
+            )
             layers[name] = LayerNegativeFraction(name, kind, neg, pos, size, idle, dead)
         return NegativeFractionReport(layers, idle_threshold, int(examples))
 
@@ -282,17 +293,29 @@ class NegativeFractionMonitor(keras.callbacks.Callback):
     def __init__(self, data=None, idle_threshold=0.01, batch_size=128, log_dir=None, frequency=1):
         super().__init__()
         self.data = data
-        self.idle_threshold = check_number("idle_threshold", idle_threshold, minimum=0.0, maximum=1.0)
+        self.idle_threshold = check_number(
+            "idle_threshold", idle_threshold, minimum=0.0, maximum=1.0
+        )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
+            raise ValueError(
+                f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
+            )
         self.batch_size = batch_size
         if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
-            raise ValueError(f"`frequency` must be a positive int. Received: frequency={frequency!r}")
+            raise ValueError(
+                f"`frequency` must be a positive int. Received: frequency={frequency!r}"
+            )
         self.frequency = frequency
         self.log_dir = None if log_dir is None else str(log_dir)
         self._summaries = SummaryLogger(self.log_dir)
         self.report = None
-        self.history = {"epoch": [], "negative_fraction": [], "dead_fraction": [], "idle_fraction": [], "layers": {}}
+        self.history = {
+            "epoch": [],
+            "negative_fraction": [],
+            "dead_fraction": [],
+            "idle_fraction": [],
+            "layers": {},
+        }
 
     def measure(self, model, data=None):
         """Measure now (no logging): a `NegativeFractionReport` for `data` (default: the monitor's)."""
@@ -314,9 +337,15 @@ class NegativeFractionMonitor(keras.callbacks.Callback):
         self._record(epoch, report)
         if logs is not None:
             logs.update(report.scalars())
-        self._summaries.write(epoch, report.scalars(), {
-            f"negative_fraction/{name}": layer.negative_fraction for name, layer in report.layers.items()
-        }, prefix="diagnostics/")
+        self._summaries.write(
+            epoch,
+            report.scalars(),
+            {
+                f"negative_fraction/{name}": layer.negative_fraction
+                for name, layer in report.layers.items()
+            },
+            prefix="diagnostics/",
+        )
 
     def on_train_end(self, logs=None):
         self._summaries.flush()
@@ -330,8 +359,13 @@ class NegativeFractionMonitor(keras.callbacks.Callback):
         for name, layer in report.layers.items():
             entry = history["layers"].setdefault(
                 name,
-                {"kind": layer.kind, "mean_negative_fraction": [], "negative_fraction": [],
-                 "idle_channels": [], "dead_channels": []},
+                {
+                    "kind": layer.kind,
+                    "mean_negative_fraction": [],
+                    "negative_fraction": [],
+                    "idle_channels": [],
+                    "dead_channels": [],
+                },
             )
             data = layer.to_dict()
             entry["mean_negative_fraction"].append(data["mean_negative_fraction"])

@@ -44,7 +44,9 @@ def _save(figure, path, dpi):
 
 def _check_size(size, dpi):
     if len(size) != 2 or min(size) <= 0:
-        raise ValueError(f"`size` must be (width, height) in inches, both > 0. Received: size={size!r}")
+        raise ValueError(
+            f"`size` must be (width, height) in inches, both > 0. Received: size={size!r}"
+        )
     if dpi <= 0:
         raise ValueError(f"`dpi` must be > 0. Received: dpi={dpi!r}")
 
@@ -91,7 +93,9 @@ def _activation_curves(activations, x):
     return curves
 
 
-def plot_activations(path, activations=_DEFAULT_ACTIVATIONS, x_range=(-3.0, 3.0), size=(9.0, 3.5), dpi=100):
+def plot_activations(
+    path, activations=_DEFAULT_ACTIVATIONS, x_range=(-3.0, 3.0), size=(9.0, 3.5), dpi=100
+):
     """The activation functions (left) and their derivatives (right), computed by the layers themselves.
 
     `activations`: names for `keras_prelu.get_activation`, layers, or
@@ -102,7 +106,9 @@ def plot_activations(path, activations=_DEFAULT_ACTIVATIONS, x_range=(-3.0, 3.0)
         raise ValueError(f"`activations` must not be empty. Received: activations={activations!r}")
     low, high = x_range
     if not low < high:
-        raise ValueError(f"`x_range` must be (low, high) with low < high. Received: x_range={x_range!r}")
+        raise ValueError(
+            f"`x_range` must be (low, high) with low < high. Received: x_range={x_range!r}"
+        )
     figure = _figure(size, dpi)
     x = np.linspace(low, high, 601, dtype="float32")
     curves = _activation_curves(activations, x)
@@ -126,13 +132,14 @@ def plot_loss_curves(history, path, size=(9.0, 3.5), dpi=100):
     """Loss curves (every `*loss` key) and, when present, accuracy curves (keys with `acc`)."""
     _check_size(size, dpi)
     history = _load_history(history)
-    series = {k: v for k, v in history.items() if isinstance(v, (list, tuple)) and v and np.isscalar(v[0])}
+    series = {
+        k: v for k, v in history.items() if isinstance(v, (list, tuple)) and v and np.isscalar(v[0])
+    }
     losses = {k: v for k, v in series.items() if k.endswith("loss")}
     accuracies = {k: v for k, v in series.items() if "acc" in k}
     if not losses and not accuracies:
         raise ValueError(
-            "The history has no loss or accuracy series. "
-            f"Received: keys={sorted(history)}"
+            f"The history has no loss or accuracy series. Received: keys={sorted(history)}"
         )
     figure = _figure(size, dpi)
     panels = [p for p in (("loss", losses), ("accuracy", accuracies)) if p[1]]
@@ -171,7 +178,9 @@ def _slope_series(history):
                 raise ValueError(
                     f"Slope series need a 'mean' list. Received: layer={name!r}, keys={sorted(entry)}"
                 )
-            parsed[name] = {k: np.asarray(entry[k], "float64") for k in ("mean", "min", "max") if k in entry}
+            parsed[name] = {
+                k: np.asarray(entry[k], "float64") for k in ("mean", "min", "max") if k in entry
+            }
         else:
             parsed[name] = {"mean": np.asarray(entry, "float64")}
     return parsed, epochs
@@ -186,7 +195,11 @@ def plot_slope_trajectories(history, path, size=(7.0, 4.0), dpi=100):
     for name, entry in series.items():
         mean = entry["mean"]
         # Epochs count from 1 as in Keras's logs; 0 is SlopeTracker's record before training.
-        x = np.asarray(epochs) + 1 if epochs is not None and len(epochs) == len(mean) else np.arange(1, len(mean) + 1)
+        x = (
+            np.asarray(epochs) + 1
+            if epochs is not None and len(epochs) == len(mean)
+            else np.arange(1, len(mean) + 1)
+        )
         (line,) = ax.plot(x, mean, marker="o", markersize=3, label=name)
         if "min" in entry and "max" in entry and len(entry["min"]) == len(mean):
             ax.fill_between(x, entry["min"], entry["max"], color=line.get_color(), alpha=0.2)
@@ -207,7 +220,9 @@ def _fractions(data):
     if hasattr(data, "report") and not isinstance(data, dict):
         data = data.report
         if data is None:
-            raise ValueError("The monitor has not measured anything yet. Received: monitor.report=None")
+            raise ValueError(
+                "The monitor has not measured anything yet. Received: monitor.report=None"
+            )
     if hasattr(data, "layers") and not isinstance(data, dict):
         data = data.layers
     if not isinstance(data, dict) or not data:
@@ -239,7 +254,7 @@ def plot_negative_fractions(fractions, path, bins=20, columns=4, size=None, dpi=
         ax.set_title(name, fontsize="small")
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("negative fraction", fontsize="small")
-    for ax in axes[len(data):]:
+    for ax in axes[len(data) :]:
         ax.set_visible(False)
     figure.tight_layout()
     return _save(figure, path, dpi)
@@ -255,7 +270,9 @@ def plot_robustness(curves, path, size=(6.0, 4.0), dpi=100):
     ax = figure.subplots()
     for label, curve in items:
         curve = curve if isinstance(curve, dict) else curve.to_dict()
-        ax.plot(curve["epsilons"], curve["accuracy"], marker="o", label=label or curve.get("attack"))
+        ax.plot(
+            curve["epsilons"], curve["accuracy"], marker="o", label=label or curve.get("attack")
+        )
     ax.set_xlabel("epsilon (L-infinity)")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0.0, 1.02)

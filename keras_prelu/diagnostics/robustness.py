@@ -49,7 +49,9 @@ class RobustnessCurve:
         return dataclasses.asdict(self)
 
     def __str__(self):
-        pairs = ", ".join(f"{e:g}: {a:.4f}" for e, a in zip(self.epsilons, self.accuracy, strict=True))
+        pairs = ", ".join(
+            f"{e:g}: {a:.4f}" for e, a in zip(self.epsilons, self.accuracy, strict=True)
+        )
         return f"{self.attack} accuracy by epsilon ({self.examples} examples): {pairs}"
 
 
@@ -84,11 +86,17 @@ def _make_loss(model_ref, loss, from_logits):
     def default(y, p):
         if p.shape[-1] == 1:
             return tf.reduce_mean(
-                keras.losses.binary_crossentropy(tf.reshape(tf.cast(y, p.dtype), tf.shape(p)), p, from_logits=logits)
+                keras.losses.binary_crossentropy(
+                    tf.reshape(tf.cast(y, p.dtype), tf.shape(p)), p, from_logits=logits
+                )
             )
         if y.shape.rank == p.shape.rank and y.shape[-1] == p.shape[-1]:
-            return tf.reduce_mean(keras.losses.categorical_crossentropy(tf.cast(y, p.dtype), p, from_logits=logits))
-        return tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, p, from_logits=logits))
+            return tf.reduce_mean(
+                keras.losses.categorical_crossentropy(tf.cast(y, p.dtype), p, from_logits=logits)
+            )
+        return tf.reduce_mean(
+            keras.losses.sparse_categorical_crossentropy(y, p, from_logits=logits)
+        )
 
     return default, logits
 
@@ -136,7 +144,9 @@ def _check_clip(clip_values):
     if clip_values is None:
         return None
     if len(clip_values) != 2 or not clip_values[0] < clip_values[1]:
-        raise ValueError(f"`clip_values` must be (low, high) with low < high. Received: clip_values={clip_values!r}")
+        raise ValueError(
+            f"`clip_values` must be (low, high) with low < high. Received: clip_values={clip_values!r}"
+        )
     return (float(clip_values[0]), float(clip_values[1]))
 
 
@@ -153,7 +163,11 @@ def zero_input_gradient_fraction(model, x, y=None, loss=None, from_logits=None, 
     x = tf.convert_to_tensor(np.asarray(keras.ops.convert_to_numpy(x), dtype=keras.config.floatx()))
     y = None if y is None else tf.convert_to_tensor(keras.ops.convert_to_numpy(y))
     key = ("zero_gradient", _cache.loss_key(loss), from_logits, int(seed), y is not None)
-    gradient = _cache.cached(model, key, lambda: _zero_fraction_fn(weakref.ref(model), y is not None, loss, from_logits, seed))
+    gradient = _cache.cached(
+        model,
+        key,
+        lambda: _zero_fraction_fn(weakref.ref(model), y is not None, loss, from_logits, seed),
+    )
     return float(gradient(x, y))
 
 
@@ -183,7 +197,9 @@ def _attack_curve(model, data, epsilons, step, name, steps, batch_size):
     for batch in _data.as_dataset(data, batch_size):
         x, y, _ = _data.unpack(batch)
         if y is None:
-            raise ValueError(f"{name} needs labels: pass (x, y) data. Received: data without labels")
+            raise ValueError(
+                f"{name} needs labels: pass (x, y) data. Received: data without labels"
+            )
         _single_input(model, x)
         counts = step(x, y, tf.constant(epsilons, x.dtype))
         correct += np.asarray(counts)
@@ -217,7 +233,9 @@ def _fgsm_fn(model_ref, loss, from_logits, clip_values):
     return fgsm_step
 
 
-def fgsm_accuracy(model, data, epsilons, loss=None, from_logits=None, clip_values=None, batch_size=128):
+def fgsm_accuracy(
+    model, data, epsilons, loss=None, from_logits=None, clip_values=None, batch_size=128
+):
     """Accuracy under the fast gradient sign attack `x + eps * sign(dL/dx)` for each epsilon.
 
     Args:
@@ -234,7 +252,9 @@ def fgsm_accuracy(model, data, epsilons, loss=None, from_logits=None, clip_value
     epsilons = _check_epsilons(epsilons)
     clip_values = _check_clip(clip_values)
     key = ("fgsm", _cache.loss_key(loss), from_logits, clip_values)
-    step = _cache.cached(model, key, lambda: _fgsm_fn(weakref.ref(model), loss, from_logits, clip_values))
+    step = _cache.cached(
+        model, key, lambda: _fgsm_fn(weakref.ref(model), loss, from_logits, clip_values)
+    )
     return _attack_curve(model, data, epsilons, step, "fgsm", 1, batch_size)
 
 
@@ -259,8 +279,17 @@ def _pgd_fn(model_ref, loss, from_logits, clip_values, steps, step_size):
     return pgd_step
 
 
-def pgd_accuracy(model, data, epsilons, steps=5, step_size=None, loss=None, from_logits=None,
-                 clip_values=None, batch_size=128):
+def pgd_accuracy(
+    model,
+    data,
+    epsilons,
+    steps=5,
+    step_size=None,
+    loss=None,
+    from_logits=None,
+    clip_values=None,
+    batch_size=128,
+):
     """Accuracy under projected gradient descent (L-infinity, Madry et al. 2018).
 
     Starts at `x` (no random start, so epsilon 0 is the clean accuracy), takes
@@ -276,6 +305,8 @@ def pgd_accuracy(model, data, epsilons, steps=5, step_size=None, loss=None, from
     clip_values = _check_clip(clip_values)
     key = ("pgd", _cache.loss_key(loss), from_logits, clip_values, steps, step_size)
     step = _cache.cached(
-        model, key, lambda: _pgd_fn(weakref.ref(model), loss, from_logits, clip_values, steps, step_size)
+        model,
+        key,
+        lambda: _pgd_fn(weakref.ref(model), loss, from_logits, clip_values, steps, step_size),
     )
     return _attack_curve(model, data, epsilons, step, "pgd", steps, batch_size)

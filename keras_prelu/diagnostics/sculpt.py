@@ -57,7 +57,9 @@ class SculptResult:
     parameters_after: int
 
     def __str__(self):
-        lines = [f"sculpt(tol={self.tol:g}): {self.parameters_before} -> {self.parameters_after} parameters"]
+        lines = [
+            f"sculpt(tol={self.tol:g}): {self.parameters_before} -> {self.parameters_after} parameters"
+        ]
         for name, deviation in self.removed:
             lines.append(f"  removed {name} (max |a - 1| = {deviation:.3g})")
         for names, new in self.merged:
@@ -77,9 +79,10 @@ def _slope_deviation(layer):
     if info is None or info.kind == _kinds.RELU:
         return None
     inner = info.layer
-    if isinstance(inner, keras.layers.ReLU):
-        if inner.max_value is not None or float(inner.threshold) != 0.0:
-            return None
+    if isinstance(inner, keras.layers.ReLU) and (
+        inner.max_value is not None or float(inner.threshold) != 0.0
+    ):
+        return None
     if isinstance(inner, prelu_layers.RReLU):
         return max(abs(inner.lower - 1.0), abs(inner.upper - 1.0))
     if isinstance(inner, keras.layers.Activation):
@@ -151,7 +154,9 @@ def _compose(spec, layer):
     config = dict(spec.config)
     config["activation"] = keras.activations.serialize(layer.activation)
     config["use_bias"] = True
-    config["units" if issubclass(spec.cls, keras.layers.Dense) else "filters"] = int(second.shape[-1])
+    config["units" if issubclass(spec.cls, keras.layers.Dense) else "filters"] = int(
+        second.shape[-1]
+    )
     return _Spec(spec.cls, config, kernel, bias, spec.names + [layer.name])
 
 
@@ -205,8 +210,10 @@ def _plan(graph, removable, merge):
             total = cost + _parameters(target.operation)
             if candidate.parameters > total:
                 skipped.append(
-                    ([graph.name(current), graph.name(target)],
-                     f"merging would grow parameters from {total} to {candidate.parameters}")
+                    (
+                        [graph.name(current), graph.name(target)],
+                        f"merging would grow parameters from {total} to {candidate.parameters}",
+                    )
                 )
                 break
             spec, cost = candidate, candidate.parameters

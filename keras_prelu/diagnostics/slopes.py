@@ -24,7 +24,11 @@ class SlopeWarning(UserWarning):
 
 def learnable_slope_layers(model):
     """(name, layer) for every layer with learnable slopes (PReLU), nested ones named `outer/inner`."""
-    return [(name, layer) for name, layer in _graph.named_layers(model) if _kinds.has_learnable_slope(layer)]
+    return [
+        (name, layer)
+        for name, layer in _graph.named_layers(model)
+        if _kinds.has_learnable_slope(layer)
+    ]
 
 
 def slope_statistics(model, bins=10):
@@ -108,7 +112,9 @@ class SlopeTracker(keras.callbacks.Callback):
             scalars.update({f"{name}/{k}": entry[k] for k in ("mean", "min", "max")})
         if epoch >= 0:  # TensorBoard steps are epochs; the initial record is kept in `history` only
             histograms = {
-                name: _kinds.slopes(layer) for name, layer in learnable_slope_layers(model) if layer.built
+                name: _kinds.slopes(layer)
+                for name, layer in learnable_slope_layers(model)
+                if layer.built
             }
             self._summaries.write(int(epoch), scalars, histograms, prefix="slopes/")
         return stats
@@ -117,15 +123,19 @@ class SlopeTracker(keras.callbacks.Callback):
         conditions = {
             "non_positive": (
                 entry["min"] <= 0.0,
-                f"PReLU layer {name!r}: slope(s) <= 0 at epoch {epoch} (min {entry['min']:.4g}); "
-                "the unit is no longer strictly increasing, so not invertible. Consider "
-                "alpha_constraint='positive_slope'.",
+                (
+                    f"PReLU layer {name!r}: slope(s) <= 0 at epoch {epoch} (min {entry['min']:.4g}); "
+                    "the unit is no longer strictly increasing, so not invertible. Consider "
+                    "alpha_constraint='positive_slope'."
+                ),
             ),
             "linear": (
                 entry["max"] >= 1.0,
-                f"PReLU layer {name!r}: slope(s) >= 1 at epoch {epoch} (max {entry['max']:.4g}); "
-                "the unit has gone linear (slope 1 is the identity). `sculpt` can remove "
-                "layers whose slopes are all near 1.",
+                (
+                    f"PReLU layer {name!r}: slope(s) >= 1 at epoch {epoch} (max {entry['max']:.4g}); "
+                    "the unit has gone linear (slope 1 is the identity). `sculpt` can remove "
+                    "layers whose slopes are all near 1."
+                ),
             ),
         }
         for condition, (active, message) in conditions.items():

@@ -67,7 +67,11 @@ _CONV_LIKE = (
     keras.layers.DepthwiseConv1D,
     keras.layers.DepthwiseConv2D,
 )
-_TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+_TRANSPOSED = (
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+)
 _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 
 
@@ -87,7 +91,7 @@ def fan_in(layer):
         return int(np.prod(shape[:-2]))
     if isinstance(layer, _TRANSPOSED):
         strides = np.prod(layer.strides)
-        return max(1, int(round(np.prod(shape[:-2]) * shape[-1] / strides)))
+        return max(1, round(np.prod(shape[:-2]) * shape[-1] / strides))
     return int(np.prod(shape[:-1]))
 
 
@@ -116,7 +120,11 @@ def _follow(graph, node):
     """(rectifier layer or None, slope, BatchNorm gain) after a weight layer's call."""
     fused = _kinds.fused_slope(node.operation)
     if fused != 1.0:
-        return node.operation.name if fused is not None else None, 1.0 if fused is None else fused, 1.0
+        return (
+            node.operation.name if fused is not None else None,
+            1.0 if fused is None else fused,
+            1.0,
+        )
     norm_gain = 1.0
     frontier, seen = [node], {id(node)}
     while frontier:
@@ -132,9 +140,8 @@ def _follow(graph, node):
                 continue
             if isinstance(layer, keras.layers.BatchNormalization):
                 norm_gain *= _batchnorm_gain(layer)
-            elif isinstance(layer, keras.layers.Activation):
-                if _kinds.fused_slope(layer) is None:
-                    return layer.name, 1.0, norm_gain
+            elif isinstance(layer, keras.layers.Activation) and _kinds.fused_slope(layer) is None:
+                return layer.name, 1.0, norm_gain  # another nonlinearity: counted as linear
             frontier.append(consumer)
     return None, 1.0, norm_gain
 
@@ -221,7 +228,10 @@ class StabilityReport:
                 f"{measured} | {c.status} |"
             )
         end = "-" if self.end_to_end_gain is None else f"{self.end_to_end_gain:.3g}"
-        lines += ["", f"End to end (first to last weight layer): measured gain {end}, {self.end_to_end_status}."]
+        lines += [
+            "",
+            f"End to end (first to last weight layer): measured gain {end}, {self.end_to_end_status}.",
+        ]
         lines.append("Flags: " + ("; ".join(self.flags) if self.flags else "none"))
         return "\n".join(lines)
 
@@ -325,9 +335,12 @@ def stability_report(model, batch, loss=None, training=True, tolerance=10.0, see
             "stability_report needs at least one Dense or convolution layer. "
             f"Received: model={model.name!r}"
         )
-    x, y, sample_weight = _data.first_batch(batch) if isinstance(batch, tf.data.Dataset) else _data.unpack(
-        tuple(batch) if isinstance(batch, list) else batch
+    x, y, sample_weight = (
+        _data.first_batch(batch)
+        if isinstance(batch, tf.data.Dataset)
+        else _data.unpack(tuple(batch) if isinstance(batch, list) else batch)
     )
+
     def make():
         return _objective(model, view, weight_nodes, y is not None, loss, training, seed)
 
@@ -387,10 +400,14 @@ def stability_report(model, batch, loss=None, training=True, tolerance=10.0, see
                 f"(measured gain {measured:.3g}, expected {chains[-1].expected_gain:.3g})"
             )
     first, last = entries[id(weight_nodes[0])], entries[id(weight_nodes[-1])]
-    end_to_end = _ratio(first.output_grad_norm, last.output_grad_norm) if len(weight_nodes) > 1 else None
+    end_to_end = (
+        _ratio(first.output_grad_norm, last.output_grad_norm) if len(weight_nodes) > 1 else None
+    )
     end_status = _status(end_to_end, tolerance)
     if end_status != "ok":
-        flags.append(f"{end_status} gradients from {last.name} back to {first.name} (gain {end_to_end:.3g})")
+        flags.append(
+            f"{end_status} gradients from {last.name} back to {first.name} (gain {end_to_end:.3g})"
+        )
     return StabilityReport(
         layers=[entries[id(n)] for n in weight_nodes],
         chains=chains,
@@ -410,7 +427,7 @@ def _objective(model, view, weight_nodes, has_labels, loss, training, seed):
     model_ref = weakref.ref(model)
     n_outputs = len(view.outputs)
     wanted = {id(n.operation) for n in weight_nodes}
-    probe, names, _ = _graph.tap_model(
+    probe, _, _ = _graph.tap_model(
         view, lambda layer: id(layer) in wanted, where="output", with_outputs=True
     )
     layers = [n.operation for n in weight_nodes]
@@ -419,7 +436,9 @@ def _objective(model, view, weight_nodes, has_labels, loss, training, seed):
     if has_labels:
         if loss is not None:
             loss_fn = keras.losses.get(loss)
-            description = f"loss {getattr(loss_fn, 'name', None) or getattr(loss_fn, '__name__', str(loss))}"
+            description = (
+                f"loss {getattr(loss_fn, 'name', None) or getattr(loss_fn, '__name__', str(loss))}"
+            )
         elif getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
             loss_fn = None
             description = "the model's compiled loss"
@@ -458,14 +477,19 @@ def _objective(model, view, weight_nodes, has_labels, loss, training, seed):
                 )
         flat_vars = [v for group in variables for v in group]
         grads = tape.gradient(objective, flat_vars + list(taps))
-        weight_grads, tap_grads = grads[: len(flat_vars)], grads[len(flat_vars):]
+        weight_grads, tap_grads = grads[: len(flat_vars)], grads[len(flat_vars) :]
         norms, k = [], 0
         for group in variables:
-            parts = [tf.reduce_sum(tf.square(tf.cast(g, tf.float64))) for g in weight_grads[k: k + len(group)] if g is not None]
+            parts = [
+                tf.reduce_sum(tf.square(tf.cast(g, tf.float64)))
+                for g in weight_grads[k : k + len(group)]
+                if g is not None
+            ]
             k += len(group)
             norms.append(tf.sqrt(tf.add_n(parts)) if parts else tf.constant(0.0, tf.float64))
         output_norms = [
-            tf.constant(0.0, tf.float64) if g is None else tf.norm(tf.cast(g, tf.float64)) for g in tap_grads
+            tf.constant(0.0, tf.float64) if g is None else tf.norm(tf.cast(g, tf.float64))
+            for g in tap_grads
         ]
         return norms, output_norms
 
