@@ -79,6 +79,7 @@ class ExportResult:
         inputs: {name: (dtype, shape)} of the exported signature (batch as -1).
         outputs: {name: (dtype, shape)} likewise.
         ops: for TFLite and ONNX, {op name: count} of the written graph.
+        note: e.g. that a mixed-precision model was exported as float32.
         quantization: for int8 TFLite, figures of the quantized model against
             the Keras model (accuracies, drop in percentage points, agreement,
             max |diff|); the parity fields above then describe the float
@@ -97,6 +98,7 @@ class ExportResult:
     outputs: dict
     ops: dict = None
     quantization: dict = None
+    note: str = ""
 
     def summary(self):
         """Human-readable lines, as printed by `keras-prelu export`."""
@@ -114,6 +116,8 @@ class ExportResult:
             f"max |diff| = {self.max_abs_diff:.3g} (outputs up to {self.output_scale:.3g}; "
             f"tolerance {tolerance})"
         )
+        if self.note:
+            lines.append(f"  note: {self.note}")
         q = self.quantization
         if q:
             if q.get("accuracy_keras") is not None:
@@ -180,28 +184,32 @@ def _import_zoo():
 
 
 RUN_CARD_FILE = "model_card.json"
+RUN_CONFIG_FILE = "config.json"
 
 
 def run_dataset(run_dir):
-    """(dataset name, data_dir or None) a run directory's model card names, else None.
+    """(dataset name, data_dir or None) a training run directory names, else None.
 
-    Reads `model_card.json`: `"dataset"` as a name or as `{"name": ..., "data_dir": ...}`,
-    with an optional top-level `"data_dir"`.
+    Reads `model_card.json`'s `"dataset"` (a name, or a dict with `"name"`),
+    and the TFDS folder from `config.json`'s `"settings"."data_dir"`.
     """
-    card_file = pathlib.Path(os.fspath(run_dir)) / RUN_CARD_FILE
-    if not card_file.is_file():
-        return None
-    try:
-        card = json.loads(card_file.read_text())
-    except (OSError, ValueError):
-        return None
-    dataset = card.get("dataset") if isinstance(card, dict) else None
-    data_dir = card.get("data_dir") if isinstance(card, dict) else None
+    run_dir = pathlib.Path(os.fspath(run_dir))
+
+    def read(name):
+        try:
+            value = json.loads((run_dir / name).read_text())
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    card, config = read(RUN_CARD_FILE), read(RUN_CONFIG_FILE)
+    settings = config.get("settings") if isinstance(config.get("settings"), dict) else {}
+    dataset = card.get("dataset", settings.get("dataset"))
     if isinstance(dataset, dict):
-        data_dir = dataset.get("data_dir", data_dir)
         dataset = dataset.get("name")
     if not isinstance(dataset, str) or not dataset:
         return None
+    data_dir = settings.get("data_dir")
     return dataset, data_dir if isinstance(data_dir, str) else None
 
 
@@ -253,6 +261,47 @@ def dataset_arrays(data, data_dir=None, sample_size=_DEFAULT_SAMPLE_SIZE,
         representative=train,
         evaluation=(test[0][:eval_size], test[1][:eval_size]),
     )
+
+
+def _is_reduced_precision(model):
+    return any(
+        keras.backend.standardize_dtype(getattr(layer, "compute_dtype", "float32")) != "float32"
+        for layer in _all_layers(model)
+        if not isinstance(layer, keras.layers.InputLayer)
+    )
+
+
+def _float32_policies(config):
+    """A model config with every mixed or float16/bfloat16 dtype policy set to float32."""
+    if isinstance(config, list):
+        return [_float32_policies(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    result = {}
+    for key, value in config.items():
+        if key == "dtype" and isinstance(value, dict) and value.get("class_name") == "DTypePolicy":
+            value = {**value, "config": {**value.get("config", {}), "name": "float32"}}
+        elif key == "dtype" and value in ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16"):
+            value = "float32"
+        else:
+            value = _float32_policies(value)
+        result[key] = value
+    return result
+
+
+def float32_model(model):
+    """`model` itself if it computes in float32, else a float32 copy with the same weights.
+
+    Mixed-precision models keep float32 variables, so the copy holds exactly
+    the trained values; TFLite builtins and most ONNX runtimes want float32.
+    """
+    if not _is_reduced_precision(model):
+        return model
+    copy = model.__class__.from_config(_float32_policies(model.get_config()))
+    copy.set_weights([np.asarray(w, dtype="float32") for w in model.get_weights()])
+    if _is_reduced_precision(copy):
+        raise ExportError("Could not build a float32 copy of the mixed-precision model")
+    return copy
 
 
 # ---------------------------------------------------------------------------
@@ -831,12 +880,15 @@ def _convert_onnx(model, spec, in_name, out_names, file, opset=None):
 
 
 def _fuse_onnx_prelu(proto):
-    """Rewrite `Add(Relu(x), Mul(Relu(Neg(x)), c))` into `PRelu(x, -c)`.
+    """Rewrite PReLU's plain pattern into ONNX's native `PRelu` op.
 
-    tf2onnx keeps PReLU's plain pattern; ONNX has a native `PRelu` op whose
-    slope must broadcast unidirectionally to `x`. `c` already has the layout
-    tf2onnx chose (e.g. [1, C, 1, 1] once NHWC became NCHW), so the slope gets
-    `c`'s shape, which is checked to broadcast against x's rank.
+    tf2onnx keeps `Add(Relu(x), Mul(Relu(Neg(x)), c))` (with `c = -alpha`),
+    and when its layout optimizer cannot push a transpose through the `Mul`
+    (slopes that vary along a spatial axis), the product is wrapped as
+    `Transpose_q(Mul(Transpose_p(Relu(Neg(x))), c))` with q the inverse of p.
+    Both become `PRelu(x, slope)`, the slope being `-c` padded to x's rank and
+    moved to x's layout (`transpose(-c, q)`), so it broadcasts
+    unidirectionally to x as ONNX requires (checked by `_check_onnx_slopes`).
     """
     from onnx import numpy_helper
 
@@ -849,47 +901,70 @@ def _fuse_onnx_prelu(proto):
     initializers = {init.name: init for init in graph.initializer}
     graph_outputs = {out.name for out in graph.output}
 
-    def single_use(name):
-        return len(consumers.get(name, [])) == 1 and name not in graph_outputs
+    def single_use(node):
+        return len(consumers.get(node.output[0], [])) == 1 and node.output[0] not in graph_outputs
+
+    def producer(name, op_type):
+        node = producers.get(name)
+        return node if node is not None and node.op_type == op_type else None
+
+    def perm_of(node):
+        for attribute in node.attribute:
+            if attribute.name == "perm":
+                return list(attribute.ints)
+        return None
+
+    def match(add):
+        """(x, slope array, nodes to remove) if `add` ends a PReLU pattern, else None."""
+        for relu_in, product_in in (add.input, add.input[::-1]):
+            relu = producer(relu_in, "Relu")
+            if relu is None:
+                continue
+            x = relu.input[0]
+            back = producer(product_in, "Transpose")
+            mul = producer(back.input[0] if back else product_in, "Mul")
+            if mul is None:
+                continue
+            for negative_in, const in (mul.input, mul.input[::-1]):
+                if const not in initializers:
+                    continue
+                forward = producer(negative_in, "Transpose")
+                if (forward is None) != (back is None):
+                    continue
+                neg_relu = producer(forward.input[0] if forward else negative_in, "Relu")
+                neg = producer(neg_relu.input[0], "Neg") if neg_relu is not None else None
+                if neg is None or neg.input[0] != x:
+                    continue
+                chain = [relu, mul, neg_relu, neg] + ([forward, back] if forward else [])
+                if not all(single_use(node) for node in chain):
+                    continue
+                slope = -numpy_helper.to_array(initializers[const])
+                if forward is not None:
+                    p, q = perm_of(forward), perm_of(back)
+                    if p is None or q is None or len(p) != len(q) or [p[i] for i in q] != list(range(len(p))):
+                        continue
+                    if slope.ndim > len(p):
+                        continue
+                    slope = np.transpose(slope.reshape((1,) * (len(p) - slope.ndim) + slope.shape), q)
+                return x, slope, chain
+        return None
 
     removed, replacements, new_inits = set(), {}, []
     for node in graph.node:
         if node.op_type != "Add" or len(node.input) != 2:
             continue
-        match = None
-        for relu_in, mul_in in (node.input, node.input[::-1]):
-            relu, mul = producers.get(relu_in), producers.get(mul_in)
-            if not (relu and mul and relu.op_type == "Relu" and mul.op_type == "Mul"):
-                continue
-            for neg_relu_in, const in (mul.input, mul.input[::-1]):
-                neg_relu = producers.get(neg_relu_in)
-                if const not in initializers or not neg_relu or neg_relu.op_type != "Relu":
-                    continue
-                neg = producers.get(neg_relu.input[0])
-                if neg is None or neg.op_type != "Neg" or neg.input[0] != relu.input[0]:
-                    continue
-                match = (relu, mul, neg_relu, neg, const)
-        if match is None:
+        found = match(node)
+        if found is None:
             continue
-        relu, mul, neg_relu, neg, const = match
-        if not all(single_use(n.output[0]) for n in (mul, neg_relu, neg)) or not single_use(
-            relu.output[0]
-        ):
-            continue
-        slope = -numpy_helper.to_array(initializers[const])
-        slope_name = f"{node.name or node.output[0]}/prelu_slope"
-        new_inits.append(numpy_helper.from_array(slope.astype(slope.dtype), slope_name))
-        prelu = _make_node("PRelu", [relu.input[0], slope_name], [node.output[0]],
-                           name=f"{node.name or node.output[0]}/PRelu")
-        replacements[id(node)] = prelu
-        removed.update(id(n) for n in (relu, mul, neg_relu, neg))
+        x, slope, chain = found
+        base = node.name or node.output[0]
+        slope_name = f"{base}/prelu_slope"
+        new_inits.append(numpy_helper.from_array(np.ascontiguousarray(slope), slope_name))
+        replacements[id(node)] = _make_node("PRelu", [x, slope_name], [node.output[0]], f"{base}/PRelu")
+        removed.update(id(n) for n in chain)
     if not replacements:
         return proto
-    nodes = []
-    for node in graph.node:
-        if id(node) in removed:
-            continue
-        nodes.append(replacements.get(id(node), node))
+    nodes = [replacements.get(id(n), n) for n in graph.node if id(n) not in removed]
     del graph.node[:]
     graph.node.extend(nodes)
     graph.initializer.extend(new_inits)
@@ -1050,6 +1125,11 @@ def export_model(
             f"{str(target)!r} already exists; pass overwrite=True (--overwrite) to replace it"
         )
     model = load_model(model_or_run_dir)
+    precision_note = ""
+    if format != "keras" and _is_reduced_precision(model):
+        original = model
+        model = float32_model(original)
+        precision_note = f"{_policy_name(original)} model exported in float32"
     in_name, out_names = _io_names(model, input_name)
     spec = _input_spec(model, in_name)
     real, data_note = _real_data(model_or_run_dir, data, data_dir, sample_size)
@@ -1070,6 +1150,10 @@ def export_model(
     if sample is None:
         sample_source = default_source + (f"; {data_note}" if data_note else "")
     reference = _keras_outputs(model, x, out_names)
+    if precision_note:
+        gap = compare_outputs(reference, _keras_outputs(original, x, out_names)).max_abs_diff
+        precision_note += f" (checked against its float32 copy; the {_policy_name(original)} "
+        precision_note += f"outputs differ from float32 by up to {gap:.3g})"
     job = _Job(model, spec, in_name, out_names, x, reference, float(atol))
 
     suffix = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}.get(format, "")
@@ -1094,8 +1178,17 @@ def export_model(
         atol=float(atol),
         sample_size=int(len(x)),
         sample_source=sample_source,
+        note=precision_note,
         **fields,
     )
+
+
+def _policy_name(model):
+    for layer in _all_layers(model):
+        policy = getattr(layer, "dtype_policy", None)
+        if policy is not None and getattr(policy, "compute_dtype", "float32") != "float32":
+            return policy.name
+    return "float32"
 
 
 def _real_data(source, data, data_dir, sample_size):

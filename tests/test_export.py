@@ -85,6 +85,19 @@ def mixed_model():
     return randomize_slopes(keras.Model(inputs, outputs))
 
 
+def per_element_model():
+    """Non-square 6x10 inputs, slopes varying along height or width (Keras `shared_axes`)."""
+    inputs = keras.Input((6, 10, 3), name="image")
+    h = keras.layers.Conv2D(5, 3, padding="same")(inputs)
+    h = keras_prelu.PReLU(shared_axes=[1], name="prelu_w_c")(h)  # alpha (1, 10, 5)
+    h = keras.layers.Conv2D(4, 3, padding="same")(h)
+    h = keras_prelu.PReLU(shared_axes=[2], name="prelu_h_c")(h)  # alpha (6, 1, 4)
+    h = keras.layers.Conv2D(3, 3, padding="same")(h)
+    h = keras_prelu.PReLU(shared_axes=[1, 2], name="prelu_c")(h)  # alpha (1, 1, 3)
+    outputs = keras.layers.Dense(4, name="scores")(keras.layers.Flatten()(h))
+    return randomize_slopes(keras.Model(inputs, outputs))
+
+
 def zoo_model(family, activation):
     zoo = pytest.importorskip("zoo")
     template, overrides = FAMILIES[family]
@@ -258,6 +271,7 @@ def test_saved_model_serves_with_plain_tensorflow(digits, tmp_path):
 TFLITE_CASES = {
     # name: (builder, PRELU ops expected, LEAKY_RELU ops expected)
     "mixed": (mixed_model, 4, 2),
+    "per_element": (per_element_model, 3, 0),
     "mlp3x256_leaky": (lambda: zoo_model("mlp", "leaky"), 0, 3),
     "resnet18_prelu_shared": (lambda: zoo_model("imagenet_resnet", "prelu_shared"), 17, 0),
 }
@@ -267,7 +281,10 @@ TFLITE_CASES = {
 def test_tflite_uses_native_prelu_and_leaky_relu(case, digits, tmp_path):
     builder, prelus, leakies = TFLITE_CASES[case]
     model = builder()
-    x = real_inputs(digits, model.input_shape[1:])
+    if case == "per_element":
+        x = np.random.default_rng(0).standard_normal((5, 6, 10, 3)).astype("float32")
+    else:
+        x = real_inputs(digits, model.input_shape[1:])
     result = export.export_model(model, tmp_path / "model.tflite", "tflite", sample=x)
     content = (tmp_path / "model.tflite").read_bytes()
 
@@ -322,6 +339,27 @@ def test_tflite_int8_from_training_sample_reports_accuracy_drop(digits, tmp_path
     print(result.summary())
 
 
+def test_mixed_precision_model_is_exported_in_float32(tmp_path):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = mixed_model()
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.layers[1].compute_dtype == "float16"
+    result = export.export_model(model, tmp_path / "m.tflite", "tflite")
+    assert result.outputs["logits"][0] == "float32"
+    assert result.ops["PRELU"] == 4
+    assert "mixed_float16 model exported in float32" in result.note
+    x = np.random.default_rng(0).standard_normal((4, 8, 8, 1)).astype("float32")
+    (got,) = export.run_tflite((tmp_path / "m.tflite").read_bytes(), x, "digit").values()
+    float32_copy = export.float32_model(model)
+    assert float32_copy.layers[1].compute_dtype == "float32"
+    assert_close(keras_outputs(float32_copy, x), got)
+    # the float32 copy holds the trained weights; only the compute precision differs
+    np.testing.assert_allclose(keras_outputs(model, x), got, atol=0.05 * max(1, np.abs(got).max()))
+
+
 def test_tflite_without_export_switch_is_rejected(monkeypatch, tmp_path):
     """Traced with the fast kernel, PReLU is no PRELU op: the export must fail, not write it."""
     monkeypatch.setattr(export, "export_friendly", contextlib.nullcontext)
@@ -337,14 +375,24 @@ def test_tflite_without_export_switch_is_rejected(monkeypatch, tmp_path):
 # ---------------------------------------------------------------------------
 
 
+ONNX_CASES = {
+    "mixed": mixed_model,
+    "per_element": per_element_model,
+    "resnet20_prelu": lambda: zoo_model("cifar_resnet", "prelu"),
+}
+
+
 @needs_onnx
-@pytest.mark.parametrize("case", ["mixed", "resnet20_prelu"])
+@pytest.mark.parametrize("case", sorted(ONNX_CASES))
 def test_onnx_native_prelu_with_broadcasting_slopes(case, digits, tmp_path):
     import onnx
     import onnxruntime
 
-    model = mixed_model() if case == "mixed" else zoo_model("cifar_resnet", "prelu")
-    x = real_inputs(digits, model.input_shape[1:])
+    model = ONNX_CASES[case]()
+    if case == "per_element":
+        x = np.random.default_rng(0).standard_normal((5, 6, 10, 3)).astype("float32")
+    else:
+        x = real_inputs(digits, model.input_shape[1:])
     result = export.export_model(model, tmp_path / "m.onnx", "onnx", sample=x)
     proto = onnx.load(tmp_path / "m.onnx")
     op_types = [node.op_type for node in proto.graph.node]
@@ -358,6 +406,8 @@ def test_onnx_native_prelu_with_broadcasting_slopes(case, digits, tmp_path):
             assert s == 1 or s == d, (slope, shape)
     if case == "mixed":  # NHWC became NCHW: a per-channel slope must sit on axis 1
         assert ((1, 8, 1, 1), (-1, 8, 8, 8)) in slopes
+    if case == "per_element":  # Keras alphas (1, 10, 5), (6, 1, 4), (1, 1, 3) in NCHW
+        assert sorted(slope for slope, _ in slopes) == [(1, 3, 1, 1), (1, 4, 6, 1), (1, 5, 1, 10)]
 
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     (name,) = [i.name for i in session.get_inputs()]
