@@ -15,11 +15,14 @@ the target, verified there, and only then renamed into place; on any failure
 (including KeyboardInterrupt) the temporary sibling is removed and an existing
 target is left untouched. An existing target is refused unless `overwrite=True`.
 
-Verification runs the exported artifact on a batch and compares every output
-with the Keras model's (`max |diff| <= atol`, default 1e-5); a mismatch raises
+Verification runs the exported artifact on a batch (and on its first row
+alone, to exercise the dynamic batch size) and compares every output with the
+Keras model's: `|exported - Keras| <= atol * max(1, max |Keras output|)`,
+atol = 1e-5 by default, i.e. absolute for outputs within [-1, 1] and relative
+beyond, where float32 rounding grows with the magnitude. A mismatch raises
 `ParityError`. The SavedModel is checked in a fresh Python process in which
 `keras` and `keras_prelu` cannot be imported, so it is known to serve with
-plain TensorFlow.
+plain TensorFlow. Mixed-precision models are exported as float32 copies.
 """
 
 import contextlib
@@ -160,8 +163,10 @@ def load_model(source):
     if path.is_dir():
         model_file = path / RUN_MODEL_FILE
         if not model_file.is_file():
+            unfinished = (path / RUN_CONFIG_FILE).is_file()
             raise FileNotFoundError(
-                f"{str(path)!r} is not a run directory: it has no {RUN_MODEL_FILE}"
+                f"{str(path)!r} has no {RUN_MODEL_FILE}"
+                + (" yet: the run has not finished" if unfinished else ": it is not a run directory")
             )
         model = keras.saving.load_model(model_file, compile=False)
         weights = path / RUN_WEIGHTS_FILE
@@ -518,7 +523,9 @@ def _atomic_output(target, overwrite, suffix=""):
         yield temporary
         if not os.path.lexists(temporary):
             raise ExportError(f"The exporter wrote nothing to {str(temporary)!r}")
-        if os.path.lexists(target):
+        if not overwrite:
+            _rename_no_clobber(temporary, target)
+        elif os.path.lexists(target):
             os.rename(target, backup)
             try:
                 os.rename(temporary, target)
@@ -535,6 +542,33 @@ def _atomic_output(target, overwrite, suffix=""):
             with contextlib.suppress(OSError):
                 directory.rmdir()
         raise
+
+
+def _rename_no_clobber(source, target):
+    """Move `source` to `target`, failing if `target` appeared meanwhile (another export)."""
+    exists = FileExistsError(
+        f"{str(target)!r} already exists; pass overwrite=True (--overwrite) to replace it"
+    )
+    if os.path.isdir(source):
+        if os.path.lexists(target):
+            raise exists
+        try:
+            os.rename(source, target)  # fails on a non-empty directory that appeared
+        except OSError:
+            if os.path.lexists(target):
+                raise exists from None
+            raise
+        return
+    try:
+        os.link(source, target)  # atomic, never replaces
+    except FileExistsError:
+        raise exists from None
+    except OSError:  # file systems without hard links
+        if os.path.lexists(target):
+            raise exists from None
+        os.rename(source, target)
+        return
+    os.unlink(source)
 
 
 def _versioned_target(path, version):

@@ -120,7 +120,7 @@ def test_int8_with_dataset_reports_accuracy(keras_file, tmp_path, capsys):
     "argv, message",
     [
         (["{missing}", "--out", "{tmp}/x"], "no such run directory or .keras file"),
-        (["{tmp}", "--out", "{tmp}/x"], "is not a run directory: it has no model.keras"),
+        (["{tmp}", "--out", "{tmp}/x"], "has no model.keras: it is not a run directory"),
         (["{keras}", "--format", "keras", "--out", "{tmp}/x.h5"], "needs an --out path ending in .keras"),
         (["{keras}", "--out", "{tmp}/x", "--quantize", "int8"], "--quantize is for --format tflite"),
         (["{keras}", "--format", "tflite", "--out", "{tmp}/x", "--version", "1"], "--version is for"),

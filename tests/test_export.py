@@ -27,10 +27,13 @@ from keras_prelu import ops as prelu_ops
 
 TOL = 1e-5
 ACTIVATION_KINDS = ("relu", "leaky", "prelu", "prelu_shared", "rrelu")
-FAMILIES = {  # family -> (model name template, overrides keeping it small)
+FAMILIES = {  # family -> (model name template, overrides keeping the default run small)
     "mlp": ("mlp3x256_{}", {"input_shape": (8, 8, 1)}),
     "cifar_resnet": ("resnet20_{}", {}),
-    "imagenet_resnet": ("resnet18_{}", {"input_shape": (32, 32, 3), "num_classes": 10}),
+    "imagenet_resnet": ("resnet18_{}", {"input_shape": (32, 32, 3), "num_classes": 10, "width": 16}),
+}
+FULL_SIZE = {  # the slow sweep: registered widths, smaller images for the ImageNet family
+    "imagenet_resnet": {"input_shape": (64, 64, 3), "num_classes": 10},
 }
 ONNX_OK, ONNX_REASON = export.onnx_available()
 needs_onnx = pytest.mark.skipif(not ONNX_OK, reason=f"onnx extra not installed: {ONNX_REASON}")
@@ -98,9 +101,11 @@ def per_element_model():
     return randomize_slopes(keras.Model(inputs, outputs))
 
 
-def zoo_model(family, activation):
+def zoo_model(family, activation, full_size=False):
     zoo = pytest.importorskip("zoo")
     template, overrides = FAMILIES[family]
+    if full_size:
+        overrides = FULL_SIZE.get(family, overrides)
     return randomize_slopes(zoo.get(template.format(activation), **overrides))
 
 
@@ -452,6 +457,22 @@ def test_existing_path_is_refused_unless_overwrite(tmp_path):
     assert (directory / "old.txt").read_text() == "old"
 
 
+def test_output_appearing_during_export_is_not_clobbered(monkeypatch, tmp_path):
+    """Without overwrite, a target another process wrote meanwhile wins; ours is dropped."""
+    target = tmp_path / "m.keras"
+    original = export._export_keras
+
+    def racing(job, file):
+        target.write_text("written by a concurrent export")
+        return original(job, file)
+
+    monkeypatch.setattr(export, "_export_keras", racing)
+    with pytest.raises(FileExistsError):
+        export.export_model(mixed_model(), target, "keras")
+    assert target.read_text() == "written by a concurrent export"
+    assert sorted(os.listdir(tmp_path)) == ["m.keras"]
+
+
 class Interrupted(KeyboardInterrupt):
     pass
 
@@ -528,10 +549,12 @@ def test_bad_arguments_raise_before_writing(tmp_path):
 def test_every_family_and_activation_exports(family, activation, fmt, digits, tmp_path):
     if fmt == "onnx" and not ONNX_OK:
         pytest.skip(f"onnx extra not installed: {ONNX_REASON}")
-    model = zoo_model(family, activation)
+    model = zoo_model(family, activation, full_size=True)
     x = real_inputs(digits, model.input_shape[1:])
     target = tmp_path / ("sm" if fmt == "saved_model" else f"m.{fmt}")
     result = export.export_model(model, target, fmt, sample=x)
+    print(f"PARITY {model.name} {fmt} max_abs_diff={result.max_abs_diff:.3g} "
+          f"output_scale={result.output_scale:.3g} scaled={result.max_scaled_diff:.3g}")
     assert result.max_scaled_diff <= TOL
     prelus = count_prelu_layers(model)
     if fmt == "tflite":

@@ -34,7 +34,9 @@ def _run(args):
     if not os.path.exists(source):
         raise UsageError(f"no such run directory or .keras file: {source!r}")
     if os.path.isdir(source) and not os.path.isfile(os.path.join(source, export.RUN_MODEL_FILE)):
-        raise UsageError(f"{source!r} is not a run directory: it has no {export.RUN_MODEL_FILE}")
+        if os.path.isfile(os.path.join(source, export.RUN_CONFIG_FILE)):
+            raise UsageError(f"{source!r} has no {export.RUN_MODEL_FILE} yet: the run has not finished")
+        raise UsageError(f"{source!r} has no {export.RUN_MODEL_FILE}: it is not a run directory")
     if os.path.isfile(source) and not source.endswith(".keras"):
         raise UsageError(f"SOURCE must be a run directory or a .keras file. Received: {source!r}")
     if args.format == "keras" and not args.out.endswith(".keras"):
