@@ -1,0 +1,179 @@
+"""`keras-prelu compare MODEL ...` (the activation study) and `keras-prelu plot RUN_DIR` (one run's figures)."""
+
+import argparse
+import sys
+
+_PROGRESS = ("auto", "bar", "lines", "none")
+
+
+def _usage_error(message):
+    from keras_prelu.cli import UsageError
+
+    return UsageError(message)
+
+
+def _whole(flag, minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number >= {minimum}, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number >= {minimum}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _timing_steps(text):
+    if text == "auto":
+        return text
+    try:
+        return _whole("--timing-steps", 0)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"--timing-steps takes 'auto' or a whole number >= 0, not {text!r}") from None
+
+
+def _seeds(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"--seeds takes the number of seeds, a whole number >= 1 (seeds 0..K-1), not {text!r}"
+        )
+    return value
+
+
+def _number(flag, low, high, strict_low=True):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a number, not {text!r}") from None
+        too_low = value <= low if strict_low else value < low
+        if too_low or value != value or (high is not None and value > high):
+            bound = f"in ({low:g}, {high:g}]" if high is not None else f"> {low:g}"
+            raise argparse.ArgumentTypeError(f"{flag} takes a number {bound}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _activations(text):
+    from keras_prelu import study
+
+    try:
+        return study.parse_activations(text)
+    except study.StudyError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def register(subparsers):
+    from keras_prelu.study import DEFAULT_ACTIVATIONS
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="train one architecture with each activation over several seeds and write a report",
+        description="The activation study: the same architecture, seeds, data order and budget for "
+        "each activation; writes DIR/report.md (one row per activation) and PNG figures. Rerunning "
+        "the same command resumes at the next unfinished (activation, seed) cell.",
+    )
+    compare.add_argument("model", metavar="MODEL_FAMILY_OR_NAME",
+                         help="architecture such as mlp3x256 or resnet20, or a zoo name such as "
+                         "mlp3x256_prelu (its architecture is used)")
+    compare.add_argument("--dataset",
+                         help="'digits' (default, bundled) or a TFDS name such as fashion_mnist")
+    compare.add_argument("--activations", type=_activations, default=list(DEFAULT_ACTIVATIONS),
+                         help=f"comma-separated, default {','.join(DEFAULT_ACTIVATIONS)}")
+    compare.add_argument("--epochs", type=_whole("--epochs", 1), help="default: the recipe's")
+    compare.add_argument("--seeds", type=_seeds, default=2, help="number of seeds, 0..K-1 (default 2)")
+    compare.add_argument("--out", help="study directory (default runs/study-ARCH-DATASET-TIME)")
+    compare.add_argument("--recipe", help="training recipe: default (AdamW, cosine) or resnet-cifar")
+    compare.add_argument("--batch-size", type=_whole("--batch-size", 1))
+    compare.add_argument("--lr", dest="learning_rate", type=_number("--lr", 0.0, None),
+                         help="peak learning rate")
+    compare.add_argument("--warmup-epochs", type=_number("--warmup-epochs", 0.0, None, strict_low=False),
+                         help="linear warmup length (default: the recipe's)")
+    compare.add_argument("--data-dir", help="TFDS data folder with prepared datasets")
+    compare.add_argument("--no-download", dest="download", action="store_const", const=False,
+                         help="never download; fail if the dataset is not prepared")
+    compare.add_argument("--fgsm-epsilon", type=_number("--fgsm-epsilon", 0.0, 1.0), default=0.01,
+                         help="FGSM budget in [0, 1] pixel units (default 0.01)")
+    compare.add_argument("--attack-examples", type=_whole("--attack-examples", 1), default=2000,
+                         help="test images for FGSM and input gradients (default 2000)")
+    compare.add_argument("--timing-steps", type=_timing_steps, default="auto",
+                         help="training steps per timing round: 'auto' (default, about 1 s a "
+                         "round) or a number; 0 skips the step-time measurement")
+    compare.add_argument("--timing-rounds", type=_whole("--timing-rounds", 1), default=5)
+    compare.add_argument("--progress", choices=_PROGRESS, default="auto",
+                         help="epoch progress of the training code (auto: a bar on a terminal)")
+    compare.set_defaults(func=run_compare)
+
+    plot = subparsers.add_parser(
+        "plot",
+        help="figures of one training run: loss curves, slope trajectories, negative fractions",
+        description="PNG figures of a run directory (from `keras-prelu train` or a study cell): loss "
+        "curves and slope trajectories from history.json, negative-fraction histograms from the "
+        "run's measurements or by measuring its model on its dataset's test split.",
+    )
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.add_argument("--out", help="folder for the PNGs (default RUN_DIR/figures)")
+    plot.add_argument("--data-dir", help="TFDS data folder (default: the run's)")
+    plot.add_argument("--no-download", dest="download", action="store_const", const=False)
+    plot.add_argument("--no-measure", dest="measure", action="store_false",
+                      help="do not load the model and data to measure negative fractions")
+    plot.set_defaults(func=run_plot)
+
+
+def _user_errors():
+    from keras_prelu import data, experiment, runs, study
+
+    return (study.StudyError, experiment.ConfigError, data.DataError, runs.CheckpointError)
+
+
+def run_compare(args):
+    from keras_prelu import experiment, study
+
+    try:
+        result = study.compare(
+            args.model,
+            dataset=args.dataset,
+            activations=args.activations,
+            epochs=args.epochs,
+            seeds=args.seeds,
+            out=args.out,
+            recipe=args.recipe,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            warmup_epochs=args.warmup_epochs,
+            data_dir=args.data_dir,
+            download=args.download,
+            fgsm_epsilon=args.fgsm_epsilon,
+            attack_examples=args.attack_examples,
+            timing_steps=args.timing_steps,
+            timing_rounds=args.timing_rounds,
+            progress=args.progress,
+            command=experiment.command_line(),
+        )
+    except _user_errors() as error:
+        raise _usage_error(str(error).splitlines()[0]) from None
+    print(f"{result['report']}: {len(result['rows'])} activations, "
+          f"{len(result['trained'])} cells trained, {len(result['skipped'])} skipped")
+    return 0
+
+
+def run_plot(args):
+    from keras_prelu import study
+
+    try:
+        figures = study.plot_run(args.run_dir, out=args.out, data_dir=args.data_dir,
+                                 download=args.download, measure_model=args.measure,
+                                 stream=sys.stderr)
+    except _user_errors() as error:
+        raise _usage_error(str(error).splitlines()[0]) from None
+    for path in figures.values():
+        print(path)
+    return 0
