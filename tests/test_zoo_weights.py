@@ -25,15 +25,22 @@ def _assert_same_weights(a, b):
 
 @pytest.fixture(scope="module")
 def trained_cifar(tmp_path_factory):
-    """A resnet20_prelu after one training step (so slopes and BatchNorm statistics moved), saved both ways."""
+    """A resnet20_prelu with every variable (slopes, BatchNorm statistics) moved off its initial value, saved both ways."""
     directory = tmp_path_factory.mktemp("weights")
     model = zoo.get("resnet20_prelu", **SMALL_CIFAR)
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x = np.random.default_rng(0).standard_normal((4, 8, 8, 3)).astype("float32")
-    model.train_on_batch(x, np.array([0, 1, 2, 0]))
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.weights])
     model.save_weights(directory / "trained.weights.h5")
-    model.save(directory / "trained.keras")  # includes the optimizer's state
+    model.save(directory / "trained.keras")
     return model, directory
+
+
+def test_loads_a_keras_file_with_optimizer_state(tmp_path):
+    model = zoo.get("mlp3x256_prelu", **SMALL_MLP)
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.train_on_batch(np.ones((2, 4, 4, 1), "float32"), np.array([0, 2]))
+    model.save(tmp_path / "model.keras")  # a run directory as training writes it
+    _assert_same_weights(zoo.get("mlp3x256_prelu", weights=tmp_path, **SMALL_MLP), model)
 
 
 @pytest.mark.parametrize("file_name", ["trained.weights.h5", "trained.keras"])

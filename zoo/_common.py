@@ -142,6 +142,7 @@ def register_variants(arch, builder, args, paper=None, published=None):
             {**args, "activation": activation},
             fixed=tuple(args),
             family=builder.family,
+            arch=arch,
             paper=paper,
             published=published,
         )

@@ -15,11 +15,16 @@ _REGISTRY = {}
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
-    """One registered model: its builder, default arguments and reference figures."""
+    """One registered model: its builder, default arguments and reference figures.
+
+    `arch` names the architecture its activation variants share (e.g.
+    "resnet20" for "resnet20_prelu"); `fixed` are the arguments that define it.
+    """
 
     name: str
     builder: object
     defaults: types.MappingProxyType
+    arch: str = None
     fixed: frozenset = frozenset()
     family: str = None
     paper: str = None
@@ -95,7 +100,7 @@ def entry(name):
     raise ValueError(f"Unknown model.{hint} Received: name={name!r}")
 
 
-def _add(name, builder, defaults, fixed=(), family=None, paper=None, published=None):
+def _add(name, builder, defaults, fixed=(), family=None, paper=None, published=None, arch=None):
     if not isinstance(name, str) or not name:
         raise ValueError(f"A model name must be a non-empty string. Received: name={name!r}")
     if name in _REGISTRY:
@@ -112,6 +117,7 @@ def _add(name, builder, defaults, fixed=(), family=None, paper=None, published=N
         name=name,
         builder=builder,
         defaults=types.MappingProxyType(dict(defaults)),
+        arch=arch or name,
         fixed=frozenset(fixed),
         family=family or getattr(builder, "family", None) or builder.__name__,
         paper=paper,

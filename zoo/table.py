@@ -5,35 +5,32 @@ import sys
 from zoo import _common, registry
 
 
-def _variant(entry):
-    """(architecture name, activation suffix) of a registered name, e.g. ("resnet20", "prelu")."""
-    for suffix, activation in _common.ACTIVATION_SUFFIXES.items():
-        if entry.defaults.get("activation") == activation and entry.name.endswith(f"_{suffix}"):
-            return entry.name[: -len(suffix) - 1], suffix
-    return entry.name, None
+def _suffix(entry):
+    """The activation suffix of a registered name ("prelu" for "resnet20_prelu"), or None."""
+    return entry.name[len(entry.arch) + 1 :] or None
 
 
 def rows(include="*", exclude=None):
     """One dict per family: family, variants, depths, activations, params (of the ReLU variant where there is one)."""
+    suffix_order = list(_common.ACTIVATION_SUFFIXES)
     families = {}
     for name in registry.list_models(include, exclude):
         entry = registry.entry(name)
-        arch, suffix = _variant(entry)
+        arch, suffix = entry.arch, _suffix(entry)
         family = families.setdefault(entry.family, {"variants": {}, "activations": [], "paper": entry.paper})
         family["variants"].setdefault(arch, []).append(name)
-        if suffix and suffix not in family["activations"]:
+        if suffix in suffix_order and suffix not in family["activations"]:
             family["activations"].append(suffix)
     first_registered = {}
     for position, name in enumerate(registry._REGISTRY):
         first_registered.setdefault(registry._REGISTRY[name].family, position)
-    suffix_order = list(_common.ACTIVATION_SUFFIXES)
     table = []
     for family_name in sorted(families, key=first_registered.get):
         family = families[family_name]
         family["activations"].sort(key=suffix_order.index)
         depths, params = [], []
         for arch, names in family["variants"].items():
-            relu = [n for n in names if _variant(registry.entry(n))[1] == "relu"]
+            relu = [n for n in names if _suffix(registry.entry(n)) == "relu"]
             details = registry.info((relu or names)[0])
             depths.append(details["depth"])
             params.append(details["params"])
