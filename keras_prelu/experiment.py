@@ -133,7 +133,7 @@ def _environment(strategy):
     return {
         "device": training.device_type(),
         "replicas": strategy.num_replicas_in_sync,
-        "strategy": type(strategy).__name__,
+        "strategy": training.strategy_name(strategy),
         "cpu_count": cpus,
         "platform": platform.platform(terse=True),
         "python": platform.python_version(),

@@ -9,7 +9,7 @@
     metrics = trainer.evaluate(data.eval_dataset(256))
 
 One training step: forward, sparse categorical cross-entropy averaged over
-the *global* batch (`tf.nn.compute_average_loss`), loss scaling under
+the *global* batch, loss scaling under
 `mixed_float16`, gradients summed over replicas by the optimizer, update.
 Each compiled call runs `steps_per_execution` steps in a `tf.range` loop
 ("auto" sizes calls to about `AUTO_CALL_SECONDS`), and returns summed
@@ -96,6 +96,17 @@ def is_chief(strategy):
         return True
     has_chief = bool(resolver.cluster_spec().as_dict().get("chief"))
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def strategy_name(strategy):
+    """A readable name: "MultiWorkerMirroredStrategy", "MirroredStrategy", "default", or the class name."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        return "MirroredStrategy"
+    if type(strategy).__name__ == "_DefaultDistributionStrategy":
+        return "default"
+    return type(strategy).__name__
 
 
 @contextlib.contextmanager
@@ -233,21 +244,30 @@ class Trainer:
             [tf.reduce_sum(per_example), correct, tf.cast(tf.size(labels), tf.float32)]
         )
 
-    def _train_step(self, data):
+    def _gradients(self, data):
+        """Forward and backward on one replica's batch: (gradients, totals)."""
         images, labels = data
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             outputs = self.model(images, training=True)
             per_example = self._per_example_loss(labels, outputs)
-            loss = tf.nn.compute_average_loss(per_example)
+            # Mean over the global batch: the optimizer sums gradients over replicas.
+            global_batch = tf.cast(tf.shape(per_example)[0], tf.float32) * float(
+                self.strategy.num_replicas_in_sync
+            )
+            loss = tf.reduce_sum(per_example) / global_batch
             if self.model.losses:
                 loss += tf.nn.scale_regularization_loss(
                     tf.add_n([tf.cast(x, tf.float32) for x in self.model.losses])
                 )
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        return self._totals(per_example, outputs, labels)
+        return gradients, self._totals(per_example, outputs, labels)
+
+    def _train_step(self, data):
+        gradients, totals = self._replica_gradients(data)
+        self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
+        return totals
 
     def _eval_step(self, data):
         images, labels = data
@@ -260,14 +280,26 @@ class Trainer:
         strategy = self.strategy
         sum_op = tf.distribute.ReduceOp.SUM
 
+        # XLA compiles one device's work. With one replica that is the whole
+        # step; with several, each replica's forward/backward (the gradient
+        # all-reduce and the update stay outside, as XLA cannot span devices).
+        several = strategy.num_replicas_in_sync > 1 or isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy
+        )
+        whole_step_jit = self.jit_compile and not several
+        self._replica_gradients = self._gradients
+        replica_eval = self._eval_step
+        if self.jit_compile and several:
+            self._replica_gradients = tf.function(self._gradients, jit_compile=True, reduce_retracing=True)
+
         def one_train(data):
             return strategy.reduce(sum_op, strategy.run(self._train_step, args=(data,)), axis=None)
 
         def one_eval(data):
-            return strategy.reduce(sum_op, strategy.run(self._eval_step, args=(data,)), axis=None)
+            return strategy.reduce(sum_op, strategy.run(replica_eval, args=(data,)), axis=None)
 
-        one_train = tf.function(one_train, jit_compile=self.jit_compile, reduce_retracing=True)
-        one_eval = tf.function(one_eval, jit_compile=self.jit_compile, reduce_retracing=True)
+        one_train = tf.function(one_train, jit_compile=whole_step_jit, reduce_retracing=True)
+        one_eval = tf.function(one_eval, jit_compile=whole_step_jit, reduce_retracing=True)
 
         @tf.function
         def train_calls(iterator, steps):
@@ -279,15 +311,11 @@ class Trainer:
         @tf.function
         def eval_calls(iterator, steps):
             totals = tf.zeros([3], tf.float32)
-            done = tf.constant(0, tf.int32)
             for _ in tf.range(steps):
-                optional = iterator.get_next_as_optional()
-                if not optional.has_value():
-                    break
-                totals += one_eval(optional.get_value())
-                done += 1
-            return totals, done
+                totals += one_eval(next(iterator))
+            return totals
 
+        self._one_eval = one_eval
         self._train_calls = train_calls
         self._eval_calls = eval_calls
 
@@ -339,24 +367,33 @@ class Trainer:
         return _result(totals, done, time.perf_counter() - start)
 
     def evaluate(self, dataset, progress=None):
-        """Loss and accuracy over every example of `dataset` (partial batches included)."""
-        iterator = iter(self._distribute(dataset))
+        """Loss and accuracy over every example of `dataset` (partial batches included).
+
+        Under several replicas the last partial batch is split among them
+        (some may get empty batches); sums make the metrics exact anyway.
+        """
+        steps = int(dataset.cardinality())
+        distributed = self._distribute(dataset)
         totals = np.zeros(3)
-        steps = 0
         start = time.perf_counter()
+        if steps < 0:  # unknown length: one compiled step per batch
+            steps = 0
+            for batch in distributed:
+                totals += self._one_eval(batch).numpy()
+                steps += 1
+            return _result(totals, steps, time.perf_counter() - start)
+        iterator = iter(distributed)
+        done = 0
         size = 1 if self.steps_per_execution == "auto" else self.steps_per_execution
-        while True:
-            call_totals, done = self._eval_calls(iterator, tf.constant(size, tf.int32))
-            totals += call_totals.numpy()
-            done = int(done)
-            steps += done
+        while done < steps:
+            size = min(size, steps - done)
+            totals += self._eval_calls(iterator, tf.constant(size, tf.int32)).numpy()
+            done += size
             if progress is not None:
-                progress(steps, None, _result(totals, steps, time.perf_counter() - start))
-            if done < size:
-                break
+                progress(done, steps, _result(totals, done, time.perf_counter() - start))
             if self.steps_per_execution == "auto":
                 size = min(MAX_STEPS_PER_EXECUTION, size * 4)
-        return _result(totals, steps, time.perf_counter() - start)
+        return _result(totals, done, time.perf_counter() - start)
 
     @property
     def _inner_optimizer(self):
