@@ -29,6 +29,14 @@ IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 AUGMENTATIONS = (None, "pad_crop", "pad_crop_flip")
 
 
+def check_augment(augment):
+    if augment not in AUGMENTATIONS:
+        raise ValueError(
+            f"`augment` must be one of {list(AUGMENTATIONS)}. Received: augment={augment!r}"
+        )
+    return augment
+
+
 class DataError(ValueError):
     """Unknown dataset, a dataset that is not image classification, or data that cannot be had."""
 
@@ -68,7 +76,7 @@ def augment_batch(images, seed, augment, pad_fraction=0.125):
     `seed` is a shape-[2] int32 tensor for stateless random ops. Padding is
     `round(pad_fraction * side)` zero pixels on each side (4 on 32x32).
     """
-    check_choice("augment", augment, AUGMENTATIONS)
+    check_augment(augment)
     if augment is None:
         return images
     shape = tf.shape(images)
@@ -150,7 +158,7 @@ class Data:
     def train_dataset(self, batch_size, epoch=0, seed=0, augment=None, pad_fraction=0.125,
                       shuffle_buffer=10_000):
         """Shuffled (by `(seed, epoch)`), augmented, normalised full batches of one epoch."""
-        check_choice("augment", augment, AUGMENTATIONS)
+        check_augment(augment)
         if batch_size > self.info.train_examples:
             raise DataError(
                 f"The batch size is larger than the {self.info.train_examples} training images. "

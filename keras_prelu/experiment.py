@@ -47,20 +47,25 @@ def _zoo():
     return zoo
 
 
+def check_model_name(name):
+    """Raise ConfigError (with suggestions) unless `name` is a zoo model."""
+    zoo = _zoo()
+    if name in zoo.list_models():
+        return
+    import difflib
+
+    close = difflib.get_close_matches(str(name), zoo.list_models(), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise ConfigError(
+        f"unknown model {name!r}: {hint}accepted are zoo names such as resnet20_prelu, "
+        "mlp3x256_relu (`keras-prelu list` shows all)"
+    )
+
+
 def build_model(name, input_shape, num_classes, **overrides):
     """`zoo.get(name)` for this data's image shape and class count; unknown names raise ConfigError."""
+    check_model_name(name)
     zoo = _zoo()
-    try:
-        zoo.registry.entry(name)
-    except ValueError:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), zoo.list_models(), n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise ConfigError(
-            f"unknown model {name!r}: {hint}accepted are zoo names such as resnet20_prelu, "
-            "mlp3x256_relu (`keras-prelu list` shows all)"
-        ) from None
     try:
         return zoo.get(name, input_shape=tuple(input_shape), num_classes=int(num_classes), **overrides)
     except ValueError as error:
@@ -108,7 +113,7 @@ def _resolve_settings(run_dir, resume, given):
             if given.get(key) is not None:
                 settings[key] = given[key]
         return settings
-    if run_dir.holds_run():
+    if run_dir.writer and run_dir.holds_run():  # other workers find the chief's files
         raise ConfigError(
             f"run directory {str(run_dir.path)!r} already holds a run: pass --resume to continue "
             "it, or choose another --out"
@@ -170,6 +175,7 @@ def train(
     val_split=None,
     strategy=None,
     progress=None,
+    progress_every=10.0,
     stream=None,
     command=None,
 ):
@@ -193,14 +199,8 @@ def train(
         raise ConfigError("--resume needs --out: the run directory to continue")
     if model is None and not resume:
         raise ConfigError("a model name is needed, e.g. resnet20_prelu or mlp3x256_prelu")
-    # The strategy comes first: MultiWorkerMirroredStrategy must exist before other TF work.
-    try:
-        strategy_obj = training.resolve_strategy(given.get("strategy") or "auto")
-    except ValueError:
-        raise ConfigError(
-            f"unknown strategy {given['strategy']!r}: accepted are {list(training.STRATEGIES)}"
-        ) from None
-    writer = training.is_chief(strategy_obj)
+    # Only the chief writes (decided from TF_CONFIG, before any TensorFlow work).
+    writer = training.is_chief_task()
     out = out or _default_out(model, dataset or "digits")
     run_dir = runs.RunDir(out, writer=writer)
     settings = _resolve_settings(run_dir, resume, given)
@@ -211,9 +211,16 @@ def train(
         raise ConfigError(
             f"unknown precision {settings['precision']!r}: accepted are {list(training.PRECISIONS)}"
         )
+    if settings["strategy"] not in training.STRATEGIES:
+        raise ConfigError(
+            f"unknown strategy {settings['strategy']!r}: accepted are {list(training.STRATEGIES)}"
+        )
     recipe_obj = _recipe(settings)
     for key in ("epochs", "batch_size"):
         settings[key] = getattr(recipe_obj, key)
+    check_model_name(settings["model"])
+    # The strategy before other TF work: MultiWorkerMirroredStrategy must come first.
+    strategy_obj = training.resolve_strategy(settings["strategy"])
     replicas = strategy_obj.num_replicas_in_sync
     if recipe_obj.batch_size % replicas:
         raise ConfigError(
@@ -262,7 +269,8 @@ def train(
     seconds_so_far = 0.0 if state is None else float(state["train_seconds"])
     sessions = 1 if state is None else int(state.get("sessions", 1)) + 1
 
-    bar = progress_lib.EpochProgress(recipe_obj.epochs, mode=settings["progress"], stream=stream)
+    bar = progress_lib.EpochProgress(recipe_obj.epochs, mode=settings["progress"], stream=stream,
+                                     interval=progress_every)
     if not writer:
         bar = progress_lib.EpochProgress(recipe_obj.epochs, mode="none", stream=stream)
     summaries = runs.TensorBoardLog(run_dir.log_dir, enabled=writer)

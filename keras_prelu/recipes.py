@@ -57,7 +57,10 @@ class Recipe:
     def __post_init__(self):
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, schedules.SCHEDULES)
-        check_choice("augment", self.augment, AUGMENTATIONS)
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(
+                f"`augment` must be one of {list(AUGMENTATIONS)}. Received: augment={self.augment!r}"
+            )
         check_number("learning_rate", self.learning_rate, minimum=0.0, strict_minimum=True)
         check_number("momentum", self.momentum, minimum=0.0, maximum=0.999)
         check_number("weight_decay", self.weight_decay, minimum=0.0)

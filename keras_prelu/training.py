@@ -87,6 +87,24 @@ def resolve_strategy(strategy="auto"):
     return tf.distribute.MirroredStrategy(devices=devices)
 
 
+def is_chief_task(tf_config=None):
+    """Whether this process is the chief by TF_CONFIG (no TF_CONFIG or one worker: yes)."""
+    raw = os.environ.get("TF_CONFIG") if tf_config is None else tf_config
+    if not raw:
+        return True
+    try:
+        config = json.loads(raw)
+        cluster, task = config.get("cluster", {}), config.get("task", {})
+    except (ValueError, AttributeError):
+        raise ValueError(f"TF_CONFIG is not valid JSON. Received: TF_CONFIG={raw[:80]!r}") from None
+    kind, index = task.get("type"), int(task.get("index", 0))
+    if kind == "chief":
+        return True
+    if kind in (None, "worker"):
+        return index == 0 and not cluster.get("chief")
+    return False  # evaluator, ps
+
+
 def is_chief(strategy):
     """Whether this process writes files: always, except on non-chief multi-worker tasks."""
     resolver = getattr(strategy, "cluster_resolver", None)

@@ -7,6 +7,7 @@ TensorFlow initialises.
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,14 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
+
+
+# The installed console script; else the same entry point through the interpreter.
+KERAS_PRELU = (
+    [shutil.which("keras-prelu")]
+    if shutil.which("keras-prelu")
+    else [sys.executable, "-c", "import sys; from keras_prelu.cli import main; sys.exit(main())"]
+)
 
 
 def _env(**extra):
@@ -149,7 +158,7 @@ def test_two_local_workers_train_with_multi_worker_mirrored(tmp_path):
         for index in range(2):
             tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
             processes.append(subprocess.Popen(
-                [sys.executable, "-m", "keras_prelu.cli", "train", "mlp3x256_prelu", "--epochs", "2",
+                [*KERAS_PRELU, "train", "mlp3x256_prelu", "--epochs", "2",
                  "--batch-size", "128", "--lr", "0.003", "--warmup-epochs", "0", "--out", str(out),
                  "--progress", "none", "--no-xla"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,

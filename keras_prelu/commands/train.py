@@ -91,7 +91,11 @@ def register(subparsers):
                        help="fraction of train held out for validation (default 0: validate on test)")
     train.add_argument("--strategy", choices=_STRATEGIES,
                        help="tf.distribute strategy (auto: TF_CONFIG workers, else local GPUs, else one device)")
-    train.add_argument("--progress", choices=_PROGRESS, help="progress display (auto: a bar on a terminal)")
+    train.add_argument("--progress", choices=_PROGRESS, help="progress display (auto: a bar on a terminal, "
+                       "else lines)")
+    train.add_argument("--progress-every", type=_number("--progress-every"), default=10.0, metavar="SECONDS",
+                       help="with --progress lines: at most one line per this many seconds (default 10; "
+                       "0: after every compiled call)")
     train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser(
@@ -144,6 +148,7 @@ def run_train(args):
             val_split=args.val_split,
             strategy=args.strategy,
             progress=args.progress,
+            progress_every=args.progress_every,
             command=experiment.command_line(),
         )
     except _user_errors() as error:

@@ -1,0 +1,216 @@
+"""`keras-prelu train` / `evaluate`: a real run directory, resume after SIGKILL, one-line user errors."""
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_prelu import cli, runs
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TF_LOG_PREFIXES = ("WARNING: All log messages before absl", "I0000", "W0000", "E0000")
+# Small enough to be quick, long enough (89 steps of 16 per epoch, 4 per call) to be killed mid-epoch.
+RESUME_ARGS = ["mlp3x256_prelu", "--epochs", "3", "--batch-size", "16", "--steps-per-execution", "4",
+               "--no-xla"]
+
+
+# The installed console script; else the same entry point through the interpreter.
+KERAS_PRELU = (
+    [shutil.which("keras-prelu")]
+    if shutil.which("keras-prelu")
+    else [sys.executable, "-c", "import sys; from keras_prelu.cli import main; sys.exit(main())"]
+)
+
+
+def _env():
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env.pop("TF_CONFIG", None)
+    return env
+
+
+def _own_lines(text):
+    """Lines of our own output, without TensorFlow's C++ start-up logging."""
+    return [line for line in text.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "mlp"
+    code = cli.main(["train", "mlp3x256_prelu", "--epochs", "3", "--out", str(out), "--progress", "none"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_complete_run_directory(finished_run, capsys):
+    run = runs.RunDir(finished_run)
+    for name in (runs.CONFIG, runs.HISTORY, runs.MODEL_FILE, runs.WEIGHTS_FILE,
+                 runs.MODEL_CARD_JSON, runs.MODEL_CARD_MD):
+        assert run.file(name).is_file(), name
+    assert [epoch for epoch, _ in run.checkpoints()] == [2, 3]
+    history = json.loads(run.file(runs.HISTORY).read_text())
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        assert len(history[key]) == 3, key
+    assert history["loss"][-1] < history["loss"][0]
+    assert set(history["slopes"]) == {"layer1_act", "layer2_act", "layer3_act"}
+    assert all(len(series["mean"]) == 3 for series in history["slopes"].values())
+    card = run.load_model_card()
+    assert card["model"] == "mlp3x256_prelu" and card["dataset"]["name"] == "digits"
+    assert card["recipe"]["name"] == "default" and card["results"]["epochs"] == 3
+    assert 0.5 < card["results"]["test_accuracy"] <= 1.0
+    assert card["results"]["training_seconds"] > 0
+    scalars = runs.read_scalars(run.log_dir)
+    assert [step for step, _ in scalars["train"]["loss"]] == [1, 2, 3]
+    assert len(scalars["validation"]["accuracy"]) == 3
+
+
+def test_zoo_loads_the_run_directory(finished_run):
+    import zoo
+
+    model = zoo.get("mlp3x256_prelu", weights=finished_run, input_shape=(8, 8, 1))
+    reference = runs.RunDir(finished_run)
+    import keras
+
+    saved = keras.saving.load_model(reference.file(runs.MODEL_FILE))
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(model(x), saved(x), rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_reproduces_the_card(finished_run, capsys):
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(finished_run)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    card = runs.RunDir(finished_run).load_model_card()
+    assert f"accuracy {100 * card['results']['test_accuracy']:.2f}%" in line
+    assert "360 images" in line and "model.keras" in line
+
+
+def test_resume_of_a_finished_run_trains_no_more(finished_run, capsys):
+    before = json.loads((finished_run / runs.HISTORY).read_text())
+    assert cli.main(["train", "mlp3x256_prelu", "--out", str(finished_run), "--resume",
+                     "--progress", "none"]) == 0
+    after = json.loads((finished_run / runs.HISTORY).read_text())
+    assert after == before
+
+
+def _one_line_error(capsys, argv, *fragments):
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = _own_lines(captured.err)
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("keras-prelu: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv,fragments",
+    [
+        (["train", "resnet21_prelu"], ["unknown model 'resnet21_prelu'", "resnet20_prelu"]),
+        (["train", "mlp3x256_prelu", "--dataset", "mnistt"], ["unknown dataset 'mnistt'", "mnist"]),
+        (["train", "mlp3x256_prelu", "--dataset", "imdb_reviews"], ["not image classification"]),
+        (["train", "mlp3x256_prelu", "--epochs", "0"], ["--epochs", ">= 1", "'0'"]),
+        (["train", "mlp3x256_prelu", "--batch-size", "many"], ["--batch-size", "'many'"]),
+        (["train", "mlp3x256_prelu", "--lr", "-0.1"], ["--lr", "> 0"]),
+        (["train", "mlp3x256_prelu", "--precision", "float8"], ["float8", "mixed_bfloat16"]),
+        (["train", "mlp3x256_prelu", "--recipe", "resnet"], ["unknown recipe 'resnet'", "resnet-cifar"]),
+        (["train", "mlp3x256_prelu", "--batch-size", "5000"], ["batch size 5000", "1437"]),
+        (["train", "mlp3x256_prelu", "--xla", "--no-xla"], ["not allowed with"]),
+        (["evaluate", "/nonexistent/run"], ["no such run directory"]),
+    ],
+)
+def test_user_errors_are_one_line(capsys, argv, fragments):
+    _one_line_error(capsys, argv, *fragments)
+
+
+def test_missing_data_offline_is_a_user_error(capsys, tmp_path):
+    _one_line_error(
+        capsys,
+        ["train", "mlp3x256_prelu", "--dataset", "mnist", "--data-dir", str(tmp_path), "--no-download",
+         "--out", str(tmp_path / "run")],
+        "'mnist' is not prepared", "downloads are off",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_directory_conflicts_are_user_errors(capsys, tmp_path, finished_run):
+    _one_line_error(capsys, ["train", "mlp3x256_prelu", "--resume", "--out", str(tmp_path / "none")],
+                    "nothing to resume")
+    _one_line_error(capsys, ["train", "mlp3x256_prelu", "--out", str(finished_run)],
+                    "already holds a run", "--resume")
+    _one_line_error(capsys, ["train", "mlp3x256_prelu", "--resume", "--out", str(finished_run),
+                             "--epochs", "7"], "epochs is 3 there, not 7")
+    _one_line_error(capsys, ["evaluate", str(tmp_path)], "not a run directory")
+
+
+def test_exit_code_and_stderr_of_the_installed_command(tmp_path):
+    completed = subprocess.run(
+        [*KERAS_PRELU, "train", "nosuchmodel", "--out", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=180, env=_env(), cwd=tmp_path,
+    )
+    assert completed.returncode == 2
+    lines = _own_lines(completed.stderr)
+    assert lines == [lines[0]] and lines[0].startswith("keras-prelu: error: unknown model 'nosuchmodel'")
+    assert "Traceback" not in completed.stderr
+
+
+def test_sigkill_mid_epoch_then_resume_loses_no_finished_epoch(tmp_path):
+    """Kill a run with SIGKILL in the middle of epoch 3, resume it, compare with an uninterrupted run."""
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [*KERAS_PRELU, "train", *RESUME_ARGS, "--out", str(killed),
+         "--progress", "lines", "--progress-every", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
+        start_new_session=True,
+    )
+    seen = None
+    try:
+        for line in process.stderr:
+            if line.startswith("epoch 3/3 [") and "ETA" in line:  # a partial epoch-3 line
+                seen = line.strip()
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    assert seen is not None, "never saw epoch 3 in progress"
+    assert process.returncode == -signal.SIGKILL
+    run = runs.RunDir(killed)
+    assert [epoch for epoch, _ in run.checkpoints()] == [1, 2]  # both finished epochs were kept
+    before = json.loads(run.file(runs.HISTORY).read_text())
+    assert len(before["loss"]) == 2
+    assert not run.file(runs.MODEL_FILE).exists()
+
+    resumed = subprocess.run(
+        [*KERAS_PRELU, "train", "mlp3x256_prelu", "--out", str(killed),
+         "--resume", "--progress", "lines"],
+        capture_output=True, text=True, timeout=300, env=_env(), cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed {killed} after epoch 2" in resumed.stderr
+    after = json.loads(run.file(runs.HISTORY).read_text())
+    assert len(after["loss"]) == 3
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr"):
+        assert after[key][:2] == before[key][:2]  # the finished epochs, as they were
+    card = run.load_model_card()
+    assert card["training"]["sessions"] == 2
+
+    uninterrupted = tmp_path / "uninterrupted"
+    assert cli.main(["train", *RESUME_ARGS, "--out", str(uninterrupted), "--progress", "none"]) == 0
+    reference = runs.RunDir(uninterrupted)
+    reference_history = json.loads(reference.file(runs.HISTORY).read_text())
+    # Same seeds and per-epoch data order: the same learning-rate trajectory, accuracy within noise.
+    np.testing.assert_allclose(after["lr"], reference_history["lr"], rtol=1e-6)
+    assert abs(card["results"]["test_accuracy"] - reference.load_model_card()["results"]["test_accuracy"]) <= 0.03
+    state = runs.read_checkpoint_state(run.latest_checkpoint())
+    assert state["epoch"] == 3 and state["step"] == 3 * (1437 // 16)
