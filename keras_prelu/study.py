@@ -41,6 +41,7 @@ are timed in `timing_rounds` interleaved rounds; the minimum per activation is
 reported (noise from other processes only ever adds time).
 """
 
+import contextlib
 import datetime
 import json
 import math
@@ -268,6 +269,25 @@ def fixed_slope(activation):
 
 def measure(model, data, activation, fgsm_epsilon=0.01, attack_examples=2000, batch_size=256):
     """Diagnostics of a trained model on `data`'s test split (see the module docstring); a JSON-able dict."""
+    with _quiet_retracing():
+        return _measure(model, data, activation, fgsm_epsilon, attack_examples, batch_size)
+
+
+@contextlib.contextmanager
+def _quiet_retracing():
+    """Silence TensorFlow's retracing warnings: every cell's new model is compiled once, by design."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _measure(model, data, activation, fgsm_epsilon, attack_examples, batch_size):
     from keras_prelu import diagnostics
 
     report = diagnostics.measure_negative_fraction(
@@ -365,10 +385,7 @@ def time_steps(architecture, activations, data, recipe, steps="auto", rounds=5, 
 
     batch = next(iter(data.train_dataset(recipe.batch_size, epoch=0, seed=seed)))
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")  # one compiled step per model is expected, not a retracing problem
-    try:
+    with _quiet_retracing():
         trainers, probe = {}, {}
         for activation in activations:
             keras.utils.set_random_seed(seed)
@@ -388,8 +405,6 @@ def time_steps(architecture, activations, data, recipe, steps="auto", rounds=5, 
             for activation in order:
                 result = trainers[activation].train_epoch(dataset, steps)
                 times[activation].append(result["seconds"] / steps)
-    finally:
-        logger.setLevel(level)
     return times, steps
 
 
@@ -550,8 +565,8 @@ def compare(
 
     timing = state.get("timing")
     if timing_steps and not _timing_covers(timing, activations, settings):
-        _write(stream, f"timing: {timing_rounds} interleaved rounds of {timing_steps} training steps "
-                       "per activation" + (" (about 1 s per round)" if timing_steps == "auto" else ""))
+        size = "about 1 s" if timing_steps == "auto" else f"{timing_steps} training steps"
+        _write(stream, f"timing: {timing_rounds} interleaved rounds of {size} per activation")
         _reset_session()
         load = os.getloadavg() if hasattr(os, "getloadavg") else None
         times, steps = time_steps(architecture, activations, data_all, recipe_obj,
