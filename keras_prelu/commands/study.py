@@ -1,6 +1,7 @@
 """`keras-prelu compare MODEL ...` (the activation study) and `keras-prelu plot RUN_DIR` (one run's figures)."""
 
 import argparse
+import math
 import sys
 
 _PROGRESS = ("auto", "bar", "lines", "none")
@@ -54,7 +55,7 @@ def _number(flag, low, high, strict_low=True):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{flag} takes a number, not {text!r}") from None
         too_low = value <= low if strict_low else value < low
-        if too_low or value != value or (high is not None and value > high):
+        if too_low or math.isnan(value) or (high is not None and value > high):
             bound = f"in ({low:g}, {high:g}]" if high is not None else f"> {low:g}"
             raise argparse.ArgumentTypeError(f"{flag} takes a number {bound}, not {text!r}")
         return value
