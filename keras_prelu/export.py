@@ -1096,6 +1096,8 @@ def export_model(
     opset=None,
     data=None,
     data_dir=None,
+    calibration_size=_MAX_CALIBRATION_SAMPLES,
+    eval_size=1000,
 ):
     """Export a model, verify the artifact against the Keras model, then move it into place.
 
@@ -1114,7 +1116,8 @@ def export_model(
         quantize: TFLite only: "int8" for full-integer post-training
             quantization (float32 input and output kept).
         representative_data: with `quantize="int8"`: calibration inputs from
-            the training data, an array or an `(x, y)` pair.
+            the training data, an array or an `(x, y)` pair (at most
+            `calibration_size` of them are used, drawn with a fixed seed).
         eval_data: with `quantize="int8"`: an `(x, y)` pair to measure the
             accuracy drop on; defaults to the representative data.
         input_name: name of the serving input (default: the Keras input's name).
@@ -1124,6 +1127,8 @@ def export_model(
             (e.g. "digits"), a loaded `Data`, or a `RealData`. By default, a run
             directory's `model_card.json` dataset, when it loads offline.
         data_dir: TFDS data folder for `data` given by name.
+        calibration_size, eval_size: with `data`: how many training images
+            calibrate int8, how many test images measure its accuracy.
 
     Returns:
         An `ExportResult`; `print(result.summary())` for a report.
@@ -1166,7 +1171,10 @@ def export_model(
         precision_note = f"{_policy_name(original)} model exported in float32"
     in_name, out_names = _io_names(model, input_name)
     spec = _input_spec(model, in_name)
-    real, data_note = _real_data(model_or_run_dir, data, data_dir, sample_size)
+    real, data_note = _real_data(
+        model_or_run_dir, data, data_dir,
+        dict(sample_size=sample_size, calibration_size=calibration_size, eval_size=eval_size),
+    )
     sample_source, eval_source = "given", "eval_data"
     if real is not None:
         if sample is None:
@@ -1196,7 +1204,8 @@ def export_model(
             fields = _export_saved_model(job, temporary)
         elif format == "tflite":
             fields = _export_tflite(
-                job, temporary, quantize, representative_data, eval_data, eval_source
+                job, temporary, quantize, representative_data, eval_data, eval_source,
+                calibration_size,
             )
         elif format == "onnx":
             fields = _export_onnx(job, temporary, opset)
@@ -1225,7 +1234,7 @@ def _policy_name(model):
     return "float32"
 
 
-def _real_data(source, data, data_dir, sample_size):
+def _real_data(source, data, data_dir, sizes):
     """(RealData or None, note on why none was used)."""
     if isinstance(data, RealData):
         return data, ""
@@ -1238,11 +1247,11 @@ def _real_data(source, data, data_dir, sample_size):
         data, card_dir = named
         data_dir = data_dir or card_dir
         try:
-            return dataset_arrays(data, data_dir, sample_size=sample_size), ""
+            return dataset_arrays(data, data_dir, **sizes), ""
         except Exception as error:  # offline, not prepared, ...: say so, verify on random inputs
             first = (str(error).splitlines() or [type(error).__name__])[0]
             return None, f"the run's dataset {data!r} did not load: {first}"
-    return dataset_arrays(data, data_dir, sample_size=sample_size), ""
+    return dataset_arrays(data, data_dir, **sizes), ""
 
 
 @dataclasses.dataclass
@@ -1296,7 +1305,8 @@ def _export_saved_model(job, directory):
     return dict(parity=parity, inputs=inputs, outputs=outputs)
 
 
-def _export_tflite(job, file, quantize, representative_data, eval_data, eval_source):
+def _export_tflite(job, file, quantize, representative_data, eval_data, eval_source,
+                   calibration_size=_MAX_CALIBRATION_SAMPLES):
     float_content = _convert_tflite(job.model, job.spec, job.in_name, job.out_names)
     _check_native_prelu(job.model, tflite_op_names(float_content))
     parity = job.check(lambda x: run_tflite(float_content, x, job.in_name), "The TFLite model")
@@ -1304,8 +1314,8 @@ def _export_tflite(job, file, quantize, representative_data, eval_data, eval_sou
     if quantize == "int8":
         calib_x, calib_y = _split_labelled(representative_data, "representative_data")
         calib = calib_x
-        if len(calib_x) > _MAX_CALIBRATION_SAMPLES:
-            pick = np.random.default_rng(0).choice(len(calib_x), _MAX_CALIBRATION_SAMPLES, replace=False)
+        if len(calib_x) > calibration_size:
+            pick = np.random.default_rng(0).choice(len(calib_x), calibration_size, replace=False)
             calib = calib_x[np.sort(pick)]
         calib, _ = _as_sample(calib, job.spec, len(calib))
         if eval_data is not None:

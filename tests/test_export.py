@@ -29,10 +29,12 @@ TOL = 1e-5
 ACTIVATION_KINDS = ("relu", "leaky", "prelu", "prelu_shared", "rrelu")
 FAMILIES = {  # family -> (model name template, overrides keeping the default run small)
     "mlp": ("mlp3x256_{}", {"input_shape": (8, 8, 1)}),
-    "cifar_resnet": ("resnet20_{}", {}),
+    "cifar_resnet": ("resnet20_{}", {"width": 8}),
     "imagenet_resnet": ("resnet18_{}", {"input_shape": (32, 32, 3), "num_classes": 10, "width": 16}),
 }
 FULL_SIZE = {  # the slow sweep: registered widths, smaller images for the ImageNet family
+    "mlp": {"input_shape": (8, 8, 1)},
+    "cifar_resnet": {},
     "imagenet_resnet": {"input_shape": (64, 64, 3), "num_classes": 10},
 }
 ONNX_OK, ONNX_REASON = export.onnx_available()
@@ -105,7 +107,7 @@ def zoo_model(family, activation, full_size=False):
     zoo = pytest.importorskip("zoo")
     template, overrides = FAMILIES[family]
     if full_size:
-        overrides = FULL_SIZE.get(family, overrides)
+        overrides = FULL_SIZE[family]
     return randomize_slopes(zoo.get(template.format(activation), **overrides))
 
 
@@ -315,7 +317,7 @@ def test_tflite_int8_from_training_sample_reports_accuracy_drop(digits, tmp_path
     model.compile(optimizer=keras.optimizers.Adam(3e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     train = export.dataset_arrays("digits", calibration_size=1437, eval_size=1)
-    model.fit(*train.representative, epochs=15, batch_size=64, verbose=0)
+    model.fit(*train.representative, epochs=8, batch_size=64, verbose=0)
 
     result = export.export_model(
         model, tmp_path / "int8.tflite", "tflite", quantize="int8",

@@ -78,6 +78,7 @@ def _run(args):
             source, args.out, args.format, overwrite=args.overwrite, version=version,
             sample_size=args.sample_size, atol=args.atol, quantize=args.quantize,
             input_name=args.input_name, opset=args.opset, data=data, data_dir=args.data_dir,
+            calibration_size=args.calibration_size, eval_size=args.eval_size,
         )
     except FileExistsError as error:
         raise UsageError(str(error)) from None
@@ -97,7 +98,9 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "export",
         help="export a run or .keras model to SavedModel, TFLite, ONNX or .keras, verified",
-        description=__doc__.splitlines()[0],
+        description="Export a training run or a .keras model to SavedModel, TFLite, ONNX or .keras, "
+        "then run the artifact on a batch and compare it with the Keras model (a mismatch is an "
+        "error and leaves nothing behind).",
     )
     parser.add_argument("source", metavar="RUN_DIR_OR_.keras", help="training run directory or .keras file")
     parser.add_argument("--format", choices=_FORMATS, default="saved_model", help="default: saved_model")
