@@ -1,4 +1,7 @@
-"""Small parameter-free layers the model zoo builds on (registered, so `.keras` files load after `import keras_prelu`)."""
+"""Parameter-free layers the model zoo builds on.
+
+Registered here, so `.keras` files load after `import keras_prelu` alone.
+"""
 
 import keras
 from keras import ops

@@ -14,9 +14,14 @@ TORCHVISION = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032}
 
 def cifar_resnet_params(depth, classes=10):
     """Trainable parameters of the option-A CIFAR ResNet, counted layer by layer."""
+
+    def conv(c_in, c_out):  # 3x3, no bias under BatchNorm
+        return 9 * c_in * c_out
+
+    def bn(c):  # gamma, beta
+        return 2 * c
+
     n = (depth - 2) // 6
-    conv = lambda c_in, c_out: 9 * c_in * c_out  # noqa: E731  (3x3, no bias under BatchNorm)
-    bn = lambda c: 2 * c  # noqa: E731  (gamma, beta)
     total = conv(3, 16) + bn(16)
     c_in = 16
     for c in (16, 32, 64):
@@ -57,7 +62,10 @@ def test_prelu_adds_one_slope_per_channel_per_activation(arch, input_shape):
     relu, prelu = get("relu"), get("prelu")
     acts = [layer for layer in prelu.layers if layer.name.rsplit("_", 1)[-1].startswith("act")]
     channels = sum(layer.input.shape[-1] for layer in acts)
-    count = lambda model: sum(math.prod(w.shape) for w in model.trainable_weights)  # noqa: E731
+
+    def count(model):
+        return sum(math.prod(w.shape) for w in model.trainable_weights)
+
     assert count(prelu) == count(relu) + channels
     assert count(get("prelu_shared")) == count(relu) + len(acts)
     for suffix in ("leaky", "rrelu"):  # fixed-slope rectifiers add nothing

@@ -26,7 +26,16 @@ def _tiny(depth=1, units=4, activation="relu", input_shape=(3,), num_classes=2, 
 
 
 def test_every_architecture_is_registered_with_every_activation():
-    archs = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet18", "resnet34", "resnet50"]
+    archs = [
+        "resnet20",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+        "resnet110",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+    ]
     archs += ["mlp3x256", "mlp6x256", "mlp3x1024", "mlp30x128"]
     expected = {f"{arch}_{suffix}" for arch in archs for suffix in SUFFIXES}
     assert set(zoo.list_models()) == expected
@@ -41,12 +50,21 @@ def test_list_models_natural_sort_and_patterns():
         "resnet18_relu", "resnet20_relu", "resnet32_relu", "resnet34_relu",
         "resnet44_relu", "resnet50_relu", "resnet56_relu", "resnet110_relu",
     ]  # fmt: skip
-    assert zoo.list_models("mlp*_relu") == ["mlp3x256_relu", "mlp3x1024_relu", "mlp6x256_relu", "mlp30x128_relu"]
+    assert zoo.list_models("mlp*_relu") == [
+        "mlp3x256_relu",
+        "mlp3x1024_relu",
+        "mlp6x256_relu",
+        "mlp30x128_relu",
+    ]
     assert zoo.list_models(["resnet20_*", "mlp3x256_p*"], exclude="*_shared") == [
         "mlp3x256_prelu", "resnet20_leaky", "resnet20_prelu", "resnet20_relu", "resnet20_rrelu",
     ]  # fmt: skip
-    assert zoo.list_models("resnet110_*", exclude=["*prelu*", "*leaky"]) == ["resnet110_relu", "resnet110_rrelu"]
+    assert zoo.list_models("resnet110_*", exclude=["*prelu*", "*leaky"]) == [
+        "resnet110_relu",
+        "resnet110_rrelu",
+    ]
     assert zoo.list_models("no_such_*") == []
+    assert zoo.list_models(None) == zoo.list_models() == zoo.list_models("*")
     assert zoo.list_models("RESNET20_RELU") == []  # case-sensitive, like the names
 
 
@@ -73,7 +91,9 @@ def test_get_returns_an_uncompiled_functional_model_named_after_the_entry():
 
 
 def test_get_overrides_common_and_family_arguments():
-    model = zoo.get("mlp3x256_relu", input_shape=(4, 4, 2), num_classes=3, norm="batch", dropout=0.5)
+    model = zoo.get(
+        "mlp3x256_relu", input_shape=(4, 4, 2), num_classes=3, norm="batch", dropout=0.5
+    )
     assert model.input_shape == (None, 4, 4, 2) and model.output_shape == (None, 3)
     names = [layer.name for layer in model.layers]
     assert {"layer1_bn", "layer3_dropout"} <= set(names)
@@ -87,7 +107,9 @@ def test_activation_override_brings_its_initializer():
     model = zoo.get("mlp3x256_relu", activation="prelu", input_shape=(4,))
     assert isinstance(model.get_layer("layer2_act"), keras_prelu.PReLU)
     assert model.get_layer("layer2_dense").kernel_initializer.negative_slope == 0.25
-    model = zoo.get("mlp3x256_relu", activation="leaky", input_shape=(4,))  # an alias get_activation knows
+    model = zoo.get(
+        "mlp3x256_relu", activation="leaky", input_shape=(4,)
+    )  # an alias get_activation knows
     assert isinstance(model.get_layer("layer1_act"), keras_prelu.LeakyReLU)
     with pytest.raises(ValueError, match="Received: activation='swishy'"):
         zoo.get("mlp3x256_relu", activation="swishy")
@@ -137,6 +159,12 @@ def test_register_function_and_decorator(scratch_registry):
         return _tiny(**kwargs)
 
     assert callable(tiny_prelu)
+
+    @zoo.register
+    def tiny_bare(name=None):
+        return _tiny(name=name)
+
+    assert zoo.get("tiny_bare").name == "tiny_bare"
     assert isinstance(zoo.get("tiny_prelu").get_layer("act0"), keras_prelu.PReLU)
     details = zoo.info("tiny_prelu")
     assert details["family"] == "tiny_prelu" and details["activation"] == "prelu"
@@ -201,7 +229,11 @@ def test_info_published_figures():
     entry = registry.entry("resnet50_relu")  # zoo.info on it runs in test_zoo_params
     assert entry.published["metric"] == "ImageNet top-1 accuracy (%)"
     config = entry.config()
-    assert (config["input_shape"], config["num_classes"], config["depth"]) == ((224, 224, 3), 1000, 50)
+    assert (config["input_shape"], config["num_classes"], config["depth"]) == (
+        (224, 224, 3),
+        1000,
+        50,
+    )
     mlp = zoo.info("mlp30x128_prelu")
     assert (mlp["depth"], mlp["width"], mlp["norm"], mlp["published"]) == (30, 128, "none", None)
     assert (mlp["input_shape"], mlp["num_classes"]) == ((28, 28, 1), 10)

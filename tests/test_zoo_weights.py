@@ -37,7 +37,9 @@ def trained_cifar(tmp_path_factory):
 
 def test_loads_a_keras_file_with_optimizer_state(tmp_path):
     model = zoo.get("mlp3x256_prelu", **SMALL_MLP)
-    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.train_on_batch(np.ones((2, 4, 4, 1), "float32"), np.array([0, 2]))
     model.save(tmp_path / "model.keras")  # a run directory as training writes it
     _assert_same_weights(zoo.get("mlp3x256_prelu", weights=tmp_path, **SMALL_MLP), model)
@@ -78,17 +80,36 @@ def test_run_directory_prefers_the_first_listed_name(tmp_path):
 def test_misfit_names_the_first_mismatching_layer(trained_cifar, tmp_path):
     _, directory = trained_cifar
     zoo.get("resnet20_relu", **SMALL_CIFAR).save_weights(tmp_path / "relu.weights.h5")
-    with pytest.raises(ValueError, match=r"layer 'stem_act' needs variables of shapes \[\(16,\)\]; the file has none"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'stem_act' needs variables of shapes \[\(16,\)\]; the file has none",
+    ):
         zoo.get("resnet20_prelu", weights=tmp_path / "relu.weights.h5", **SMALL_CIFAR)
-    with pytest.raises(ValueError, match=r"layer 'stem_act' needs variables of shapes \[\(1,\)\]; the file has \[\(16,\)\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'stem_act' needs variables of shapes \[\(1,\)\]; the file has \[\(16,\)\]",
+    ):
         zoo.get("resnet20_prelu_shared", weights=directory / "trained.keras", **SMALL_CIFAR)
-    with pytest.raises(ValueError, match="layer 'stage1_block4_conv1' .*saved from layer 'stage2_block1_conv1'"):
+    with pytest.raises(
+        ValueError, match="layer 'stage1_block4_conv1' .*saved from layer 'stage2_block1_conv1'"
+    ):
         zoo.get("resnet32_relu", weights=tmp_path / "relu.weights.h5", **SMALL_CIFAR)
 
     zoo.get("mlp3x256_relu", **SMALL_MLP).save_weights(tmp_path / "mlp.weights.h5")
-    with pytest.raises(ValueError, match=r"layer 'layer1_dense' needs variables of shapes \[\(25, 256\), \(256,\)\]; the file has \[\(16, 256\), \(256,\)\]"):
-        zoo.get("mlp3x256_relu", weights=tmp_path / "mlp.weights.h5", input_shape=(5, 5, 1), num_classes=3)
-    with pytest.raises(ValueError, match=r"layer 'layer4_dense' .* the file has \[\(256, 3\), \(3,\)\] \(saved from layer 'classifier'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'layer1_dense' needs variables of shapes \[\(25, 256\), \(256,\)\]; the file has \[\(16, 256\), \(256,\)\]",
+    ):
+        zoo.get(
+            "mlp3x256_relu",
+            weights=tmp_path / "mlp.weights.h5",
+            input_shape=(5, 5, 1),
+            num_classes=3,
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'layer4_dense' .* the file has \[\(256, 3\), \(3,\)\] \(saved from layer 'classifier'\)",
+    ):
         zoo.get("mlp6x256_relu", weights=tmp_path / "mlp.weights.h5", **SMALL_MLP)
 
 
@@ -96,7 +117,10 @@ def test_extra_saved_layers_are_a_misfit_and_nothing_is_loaded(trained_cifar):
     _, directory = trained_cifar
     target = zoo.get("resnet20_relu", **SMALL_CIFAR)
     before = _values(target)
-    with pytest.raises(ValueError, match="do not fit model 'resnet20_relu'.* the file has variables \\[\\(16,\\)\\] of layer 'stem_act', which the model does not have"):
+    with pytest.raises(
+        ValueError,
+        match="do not fit model 'resnet20_relu'.* the file has variables \\[\\(16,\\)\\] of layer 'stem_act', which the model does not have",
+    ):
         weight_files.load_weights(target, directory / "trained.weights.h5")
     for x, y in zip(before, _values(target)):
         np.testing.assert_array_equal(x, y)
@@ -105,8 +129,13 @@ def test_extra_saved_layers_are_a_misfit_and_nothing_is_loaded(trained_cifar):
 def test_bad_paths(tmp_path):
     with pytest.raises(FileNotFoundError, match="Received: weights="):
         zoo.get("mlp3x256_relu", weights=tmp_path / "missing.weights.h5")
-    with pytest.raises(ValueError, match="holds none of \\['model.keras', 'final.weights.h5', 'model.weights.h5'\\]"):
+    with pytest.raises(
+        ValueError,
+        match="holds none of \\['model.keras', 'final.weights.h5', 'model.weights.h5'\\]",
+    ):
         zoo.get("mlp3x256_relu", weights=tmp_path)
     (tmp_path / "legacy.h5").write_bytes(b"")
-    with pytest.raises(ValueError, match="must be a `.weights.h5` file, a `.keras` file or a run directory"):
+    with pytest.raises(
+        ValueError, match="must be a `.weights.h5` file, a `.keras` file or a run directory"
+    ):
         zoo.get("mlp3x256_relu", weights=tmp_path / "legacy.h5")

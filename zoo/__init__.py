@@ -4,15 +4,15 @@
     model = zoo.get("resnet56_prelu", num_classes=100)
     zoo.list_models("resnet*", exclude="*_rrelu")
     zoo.info("resnet20_relu")["params"]   # 269,722
+
+Importing the package registers every family's variants.
 """
 
+from zoo.cifar_resnet import build_cifar_resnet
+from zoo.imagenet_resnet import build_imagenet_resnet
+from zoo.mlp import build_mlp
 from zoo.registry import get, info, list_models, register
 from zoo.weights import RUN_WEIGHT_FILES, load_weights
-
-# Families register their variants on import.
-from zoo.cifar_resnet import build_cifar_resnet  # noqa: E402
-from zoo.imagenet_resnet import build_imagenet_resnet  # noqa: E402
-from zoo.mlp import build_mlp  # noqa: E402
 
 __all__ = [
     "RUN_WEIGHT_FILES",

@@ -1,4 +1,5 @@
-"""Pieces every family shares: argument checks, conv/norm/activation units, residual blocks, variant registration."""
+"""What every family shares: argument checks, conv/norm/activation units, residual blocks,
+variant registration."""
 
 import keras
 
@@ -33,7 +34,7 @@ def check_norm(norm):
 
 
 def check_input_shape(input_shape, rank=None, spatial_none=False):
-    """`input_shape` as a tuple of ints (without the batch axis); `None` spatial sizes if allowed."""
+    """`input_shape` as a tuple of ints (no batch axis); `None` spatial sizes if allowed."""
     ok = isinstance(input_shape, (tuple, list)) and len(input_shape) >= 1
     if ok and rank is not None:
         ok = len(input_shape) == rank
@@ -99,7 +100,7 @@ def conv_unit(x, filters, kernel_size, strides, activation, norm, name, suffix, 
 
 
 def shortcut(x, filters, strides, activation, norm, name, kind):
-    """Identity when shapes agree; else option A ("zero_pad") or option B ("projection", 1x1 conv)."""
+    """Identity when shapes agree, else option A ("zero_pad") or B ("projection", 1x1 conv)."""
     if x.shape[-1] == filters and strides == 1:
         return x
     if kind == "zero_pad":
@@ -134,7 +135,7 @@ def classifier(x, num_classes, classifier_activation):
 
 
 def register_variants(arch, builder, args, paper=None, published=None):
-    """Register `arch` once per activation suffix; `args` define the variant and cannot be overridden."""
+    """Register `arch` once per activation suffix; `args` define it and cannot be overridden."""
     for suffix, activation in ACTIVATION_SUFFIXES.items():
         registry._add(
             f"{arch}_{suffix}",

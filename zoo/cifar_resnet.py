@@ -1,11 +1,15 @@
-"""CIFAR ResNets (He et al. 2016, section 4.2): 6n+2 layers, 16/32/64 filters, option-A shortcuts."""
+"""CIFAR ResNets (He et al. 2016, section 4.2): 6n+2 layers, 16/32/64 filters, option A."""
 
 import keras
 
 from zoo import _common
 
 PAPER = "He et al. 2016, Deep Residual Learning for Image Recognition, section 4.2"
-PUBLISHED = {"metric": "CIFAR-10 test error (%)", "source": "He et al. 2016, Table 6", "activation": "relu"}
+PUBLISHED = {
+    "metric": "CIFAR-10 test error (%)",
+    "source": "He et al. 2016, Table 6",
+    "activation": "relu",
+}
 
 # name: (depth, published CIFAR-10 test error %)
 VARIANTS = {
@@ -27,7 +31,7 @@ def build_cifar_resnet(
     classifier_activation=None,
     name=None,
 ):
-    """A CIFAR ResNet of `depth` = 6n + 2 layers; returns logits unless `classifier_activation` is set.
+    """A CIFAR ResNet of `depth` = 6n + 2 layers; logits unless `classifier_activation` is set.
 
     Three stages of n basic blocks with `width`, 2x and 4x filters; the first
     block of stages 2 and 3 halves the resolution, its shortcut subsamples
@@ -35,7 +39,9 @@ def build_cifar_resnet(
     """
     _common.check_int("depth", depth, minimum=8)
     if (depth - 2) % 6:
-        raise ValueError(f"`depth` must be 6n + 2 (20, 32, 44, 56, 110, ...). Received: depth={depth}")
+        raise ValueError(
+            f"`depth` must be 6n + 2 (20, 32, 44, 56, 110, ...). Received: depth={depth}"
+        )
     _common.check_int("width", width)
     _common.check_int("num_classes", num_classes)
     _common.check_norm(norm)

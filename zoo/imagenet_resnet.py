@@ -1,11 +1,18 @@
-"""ImageNet-style ResNets (He et al. 2016, Table 1; torchvision layout): basic blocks for 18/34, bottlenecks from 50."""
+"""ImageNet-style ResNets (He et al. 2016, Table 1; torchvision layout).
+
+Basic blocks for ResNet-18/34, bottlenecks from ResNet-50 on.
+"""
 
 import keras
 
 from zoo import _common
 
 PAPER = "He et al. 2016, Deep Residual Learning for Image Recognition, Table 1 (torchvision layout)"
-PUBLISHED = {"metric": "ImageNet top-1 accuracy (%)", "source": "torchvision IMAGENET1K_V1", "activation": "relu"}
+PUBLISHED = {
+    "metric": "ImageNet top-1 accuracy (%)",
+    "source": "torchvision IMAGENET1K_V1",
+    "activation": "relu",
+}
 
 # depth: (block, blocks per stage), like TF Model Garden's RESNET_SPECS.
 RESNET_SPECS = {
@@ -34,14 +41,16 @@ def build_imagenet_resnet(
     classifier_activation=None,
     name=None,
 ):
-    """An ImageNet ResNet (depth in RESNET_SPECS); returns logits unless `classifier_activation` is set.
+    """An ImageNet ResNet (depth in RESNET_SPECS); logits unless `classifier_activation` is set.
 
     Stem: 7x7/2 convolution and 3x3/2 max pooling; four stages with `width`
     x1, x2, x4, x8 filters (x4 more out of bottlenecks), projection
     shortcuts (option B) where shapes change. "same" padding throughout.
     """
     if depth not in RESNET_SPECS:
-        raise ValueError(f"`depth` must be one of {sorted(RESNET_SPECS)}. Received: depth={depth!r}")
+        raise ValueError(
+            f"`depth` must be one of {sorted(RESNET_SPECS)}. Received: depth={depth!r}"
+        )
     _common.check_int("width", width)
     _common.check_int("num_classes", num_classes)
     _common.check_norm(norm)

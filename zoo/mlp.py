@@ -1,4 +1,4 @@
-"""Multi-layer perceptrons: `depth` hidden layers of `width` units, optional BatchNorm and dropout."""
+"""Multi-layer perceptrons: `depth` hidden layers of `width` units, optional BatchNorm, dropout."""
 
 import keras
 
@@ -24,7 +24,7 @@ def build_mlp(
     classifier_activation=None,
     name=None,
 ):
-    """Flatten, then `depth` x (Dense(width) -> [BatchNorm] -> activation -> [Dropout]), then a linear classifier.
+    """Flatten, `depth` x (Dense(width) -> [BatchNorm] -> activation -> [Dropout]), classifier.
 
     Returns logits unless `classifier_activation` is set.
     """

@@ -80,8 +80,9 @@ def _patterns(argument, value):
 
 
 def list_models(include="*", exclude=None):
-    """Registered names matching any `include` pattern and no `exclude` pattern (fnmatch), naturally sorted."""
-    include, exclude = _patterns("include", include), _patterns("exclude", exclude)
+    """Names matching any `include` and no `exclude` fnmatch pattern, in natural order."""
+    include = _patterns("include", "*" if include is None else include)
+    exclude = _patterns("exclude", exclude)
     names = [
         name
         for name in _REGISTRY
@@ -92,7 +93,7 @@ def list_models(include="*", exclude=None):
 
 
 def entry(name):
-    """The `ModelEntry` registered under `name`; unknown names raise a ValueError with suggestions."""
+    """The `ModelEntry` under `name`; an unknown name raises a ValueError with suggestions."""
     if isinstance(name, str) and name in _REGISTRY:
         return _REGISTRY[name]
     close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.6)
@@ -105,7 +106,8 @@ def _add(name, builder, defaults, fixed=(), family=None, paper=None, published=N
         raise ValueError(f"A model name must be a non-empty string. Received: name={name!r}")
     if name in _REGISTRY:
         raise ValueError(
-            f"A model named {name!r} is already registered; pick another name. Received: name={name!r}"
+            f"A model named {name!r} is already registered; pick another name. "
+            f"Received: name={name!r}"
         )
     if not callable(builder):
         raise ValueError(f"`builder` must be callable. Received: builder={builder!r}")
@@ -128,10 +130,14 @@ def _add(name, builder, defaults, fixed=(), family=None, paper=None, published=N
 def register(name, builder=None, **defaults):
     """Register `builder(**kwargs) -> keras.Model` under `name`, with default keyword arguments.
 
-    Usable as `register("my_net", build_fn, depth=4)` or as a decorator
-    `@register("my_net", depth=4)`. A taken name raises ValueError. Returns
-    the builder.
+    Usable as `register("my_net", build_fn, depth=4)`, as a decorator
+    `@register("my_net", depth=4)`, or bare `@register` (registers the
+    function under its own name). A taken name raises ValueError. Returns the
+    builder.
     """
+    if callable(name) and builder is None and not defaults:
+        _add(name.__name__, name, {})
+        return name
     if builder is None:
 
         def decorator(function):
@@ -176,7 +182,8 @@ def get(name, weights=None, **overrides):
 
 
 def info(name):
-    """A dict describing the model: family, depth, activation, default input and classes, parameters, paper, published figure.
+    """A dict describing the model: family, depth, activation, default input and classes,
+    parameters, the paper it follows and its published figure.
 
     `params` counts trainable parameters (what papers and torchvision report);
     `total_params` adds non-trainable state such as BatchNorm statistics.
@@ -193,7 +200,9 @@ def info(name):
         "family": model_entry.family,
         "depth": config.get("depth"),
         "width": config.get("width"),
-        "activation": activation if activation is None or isinstance(activation, str) else repr(activation),
+        "activation": activation
+        if activation is None or isinstance(activation, str)
+        else repr(activation),
         "norm": config.get("norm"),
         "input_shape": input_shapes[0] if len(input_shapes) == 1 else input_shapes,
         "num_classes": output_sizes[0] if len(output_sizes) == 1 else output_sizes,

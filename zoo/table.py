@@ -11,13 +11,15 @@ def _suffix(entry):
 
 
 def rows(include="*", exclude=None):
-    """One dict per family: family, variants, depths, activations, params (of the ReLU variant where there is one)."""
+    """One dict per family: family, variants, depths, activations, params (of ReLU variants)."""
     suffix_order = list(_common.ACTIVATION_SUFFIXES)
     families = {}
     for name in registry.list_models(include, exclude):
         entry = registry.entry(name)
         arch, suffix = entry.arch, _suffix(entry)
-        family = families.setdefault(entry.family, {"variants": {}, "activations": [], "paper": entry.paper})
+        family = families.setdefault(
+            entry.family, {"variants": {}, "activations": [], "paper": entry.paper}
+        )
         family["variants"].setdefault(arch, []).append(name)
         if suffix in suffix_order and suffix not in family["activations"]:
             family["activations"].append(suffix)
@@ -54,7 +56,8 @@ def _format_params(count):
 def markdown(include="*", exclude=None):
     """The Markdown table of `rows(include, exclude)`."""
     lines = [
-        "| Family | Variants | Depths | Activations (suffixes) | Parameters (ReLU, default classes) | Follows |",
+        "| Family | Variants | Depths | Activations (suffixes) "
+        "| Parameters (ReLU, default classes) | Follows |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows(include, exclude):

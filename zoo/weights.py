@@ -20,17 +20,20 @@ _KERAS_ARCHIVE_WEIGHTS = "model.weights.h5"
 
 
 def resolve(path):
-    """The weights file `path` designates: itself, or the first of `RUN_WEIGHT_FILES` in a directory."""
+    """The file `path` designates: itself, or the first of `RUN_WEIGHT_FILES` in a directory."""
     path = pathlib.Path(os.fspath(path))
     if path.is_dir():
         for file_name in RUN_WEIGHT_FILES:
             if (path / file_name).is_file():
                 return path / file_name
         raise ValueError(
-            f"The run directory holds none of {list(RUN_WEIGHT_FILES)}. Received: weights={str(path)!r}"
+            f"The run directory holds none of {list(RUN_WEIGHT_FILES)}. "
+            f"Received: weights={str(path)!r}"
         )
     if not path.exists():
-        raise FileNotFoundError(f"No such weights file or directory. Received: weights={str(path)!r}")
+        raise FileNotFoundError(
+            f"No such weights file or directory. Received: weights={str(path)!r}"
+        )
     if not (path.name.endswith(".weights.h5") or path.suffix == ".keras"):
         raise ValueError(
             "Weights must be a `.weights.h5` file, a `.keras` file or a run directory. "
@@ -62,7 +65,8 @@ def _saved_layer_weights(path):
         with zipfile.ZipFile(path) as archive:
             if _KERAS_ARCHIVE_WEIGHTS not in archive.namelist():
                 raise ValueError(
-                    f"Not a Keras v3 archive (no {_KERAS_ARCHIVE_WEIGHTS}). Received: weights={str(path)!r}"
+                    f"Not a Keras v3 archive (no {_KERAS_ARCHIVE_WEIGHTS}). "
+                    f"Received: weights={str(path)!r}"
                 )
             data = io.BytesIO(archive.read(_KERAS_ARCHIVE_WEIGHTS))
         with h5py.File(data, "r") as h5:
@@ -89,7 +93,10 @@ def check_fit(model, path):
     for key in sorted(expected, key=lambda k: (order.get(expected[k][0], len(order)), k)):
         name, shapes = expected[key]
         if key not in saved:
-            raise ValueError(f"{prefix} layer {name!r} needs variables of shapes {shapes}; the file has none for it.")
+            raise ValueError(
+                f"{prefix} layer {name!r} needs variables of shapes {shapes}; "
+                "the file has none for it."
+            )
         saved_name, saved_shapes = saved[key]
         if saved_shapes != shapes:
             raise ValueError(

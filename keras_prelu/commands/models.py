@@ -50,4 +50,3 @@ def register(subparsers):
     details = commands.add_parser("info", help="family, depth, parameters, paper of model NAME")
     details.add_argument("name")
     details.set_defaults(func=_info)
-
