@@ -5,12 +5,10 @@
     init = keras_prelu.kernel_initializer_for("prelu")  # Var(W) = 2 / (n * 1.0625)
 """
 
-import os as _os
-import sys as _sys
+from keras_prelu import _startup
 
-if _os.path.basename(_sys.argv[0] if _sys.argv else "").startswith("keras-prelu"):
-    # Running as the command line tool: keep TensorFlow's start-up logs off the terminal.
-    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if _startup.running_as_command():
+    _startup.quiet_tensorflow_import()
 
 from keras_prelu import constraints, initializers, layers, ops, optimizers
 from keras_prelu import blocks  # noqa: F401  (registers the zoo's layers for .keras loading)

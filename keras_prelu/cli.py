@@ -42,4 +42,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the package's own module so sub-commands raise the UsageError caught here.
+    from keras_prelu.cli import main as _main
+
+    sys.exit(_main())

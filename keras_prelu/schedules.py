@@ -96,10 +96,11 @@ class Constant(keras.optimizers.schedules.LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-    """Ramp linearly from `start_fraction` of `schedule(warmup_steps)` to it over `warmup_steps`, then follow `schedule`.
+    """Ramp linearly up to the schedule's peak `schedule(0)` over `warmup_steps`, then run `schedule`.
 
-    Step `s < warmup_steps` gets `schedule(warmup_steps) * (start + (1 - start) * s / warmup_steps)`.
-    The wrapped schedule keeps its own step count (it is not shifted).
+    Step `s < warmup_steps` gets `schedule(0) * (start + (1 - start) * s / warmup_steps)`;
+    step `s >= warmup_steps` gets `schedule(s - warmup_steps)`: the wrapped
+    schedule starts when the warmup ends, so a decay never eats the warmup.
     """
 
     def __init__(self, schedule, warmup_steps, start_fraction=0.0):
@@ -115,13 +116,13 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         self.start_fraction = check_number("start_fraction", start_fraction, 0.0, 1.0)
 
     def __call__(self, step):
-        after = self.schedule(step)
         if self.warmup_steps == 0:
-            return after
+            return self.schedule(step)
         step = ops.cast(step, "float32")
-        target = ops.cast(self.schedule(self.warmup_steps), "float32")
+        after = ops.cast(self.schedule(ops.maximum(step - float(self.warmup_steps), 0.0)), "float32")
+        peak = ops.cast(self.schedule(0), "float32")
         ramp = self.start_fraction + (1.0 - self.start_fraction) * step / float(self.warmup_steps)
-        return ops.where(ops.less(step, float(self.warmup_steps)), target * ramp, after)
+        return ops.where(ops.less(step, float(self.warmup_steps)), peak * ramp, after)
 
     def get_config(self):
         return {
@@ -139,17 +140,19 @@ def build(name, learning_rate, total_steps, warmup_steps=0, boundaries=(0.5, 0.7
 
     Names: "step" (divide by 1/`factor` at each boundary fraction), "cosine"
     (to zero at `total_steps`), "constant". `warmup_steps > 0` adds a linear
-    warmup from zero.
+    warmup from zero to `learning_rate`; the decay then runs over the steps
+    left, and step boundaries stay at their fractions of `total_steps`.
     """
     check_choice("schedule", name, SCHEDULES)
     _check_steps("total_steps", total_steps, minimum=1)
     _check_steps("warmup_steps", warmup_steps)
+    decay_steps = max(1, total_steps - warmup_steps)
     if name == "step":
         fractions = [check_number("boundaries", b, 0.0, 1.0) for b in boundaries]
-        steps = sorted({max(1, round(f * total_steps)) for f in fractions})
+        steps = sorted({max(1, round(f * total_steps) - warmup_steps) for f in fractions})
         schedule = StepDecay(learning_rate, steps, factor)
     elif name == "cosine":
-        schedule = CosineDecay(learning_rate, total_steps)
+        schedule = CosineDecay(learning_rate, decay_steps)
     else:
         schedule = Constant(learning_rate)
     if warmup_steps:

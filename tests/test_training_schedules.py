@@ -25,14 +25,20 @@ def test_cosine_goes_from_peak_to_zero():
     np.testing.assert_allclose(_values(schedule, [0, 50, 100, 150]), [1.0, 0.5, 0.0, 0.0], atol=1e-6)
 
 
-def test_warmup_ramps_linearly_then_follows_the_schedule():
+def test_warmup_ramps_to_the_peak_then_the_decay_runs_over_the_remaining_steps():
     schedule = schedules.build("cosine", 1.0, total_steps=100, warmup_steps=10)
-    values = _values(schedule, [0, 5, 10, 50])
-    target = float(schedules.CosineDecay(1.0, 100)(10))
-    np.testing.assert_allclose(values[:3], [0.0, 0.5 * target, target], rtol=1e-6)
-    assert values[3] == pytest.approx(0.5, abs=1e-6)
+    values = _values(schedule, [0, 5, 10, 55, 100])
+    np.testing.assert_allclose(values, [0.0, 0.5, 1.0, 0.5, 0.0], atol=1e-6)
+    step = schedules.build("step", 0.1, total_steps=100, warmup_steps=10)
+    np.testing.assert_allclose(_values(step, [10, 49, 50, 75]), [0.1, 0.1, 0.01, 0.001], rtol=1e-6)
     constant = schedules.build("constant", 0.3, total_steps=10, warmup_steps=4)
     np.testing.assert_allclose(_values(constant, [0, 2, 4, 9]), [0.0, 0.15, 0.3, 0.3], rtol=1e-6)
+
+
+def test_one_epoch_of_warmup_on_a_one_epoch_run_still_trains():
+    # Warmup as long as the run: the learning rate must rise to the peak, not stay at zero.
+    values = _values(schedules.build("cosine", 0.1, total_steps=20, warmup_steps=20), range(20))
+    assert values[0] == 0.0 and values[-1] == pytest.approx(0.1 * 19 / 20)
 
 
 @pytest.mark.parametrize("name", ["step", "cosine", "constant"])

@@ -1,0 +1,16 @@
+"""The command as users run it: one line and exit code 2 for a user error, nothing from TensorFlow's start-up."""
+
+import subprocess
+import sys
+
+
+def test_user_error_is_one_line_on_stderr_with_exit_code_2():
+    script = (
+        "import sys; sys.argv[0] = 'keras-prelu'; "
+        "from keras_prelu.cli import main; sys.exit(main(['models', 'info', 'no_such_model']))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "no_such_model" in lines[0]
