@@ -329,6 +329,7 @@ def train(
         "seconds": seconds_so_far,
         "images_per_second": _mean_rate(history),
         "jit_compile": trainer.jit_compile,
+        "autotune": trainer.autotune,
         "replicas": strategy_obj.num_replicas_in_sync,
         "chief": writer,
         "card": card,
@@ -336,7 +337,9 @@ def train(
 
 
 def _mean_rate(history):
+    """Median images/s over the epochs, leaving out the first (it traces and compiles) when there are more."""
     rates = history.get("images_per_second") or []
+    rates = rates[1:] if len(rates) > 1 else rates
     return float(np.median(rates)) if rates else float("nan")
 
 
@@ -374,6 +377,8 @@ def _model_card(settings, recipe, data, trainer, strategy, history, test, second
         "training": {
             "precision": settings["precision"],
             "xla": trainer.jit_compile,
+            "xla_setting": settings["jit_compile"],
+            "xla_autotune": trainer.autotune,
             "seed": settings["seed"],
             "sessions": sessions,
             "finished": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -187,8 +187,9 @@ class Trainer:
         optimizer: a Keras optimizer; use `keras_prelu.optimizers.get` or a
             recipe so PReLU slopes are not decayed. None for evaluation only.
         strategy: a `tf.distribute.Strategy` or a name for `resolve_strategy`.
-        jit_compile: XLA for the steps: True, False, or "auto" (the measured
-            default for the device type, `DEFAULT_JIT_COMPILE`).
+        jit_compile: XLA for the steps: True, False, or "auto": time both modes
+            on the first training steps and keep the faster (on one worker;
+            several workers use `DEFAULT_JIT_COMPILE` for the device type).
         steps_per_execution: steps per compiled call, an int or "auto".
         label_smoothing: for the cross-entropy.
     """
@@ -196,11 +197,14 @@ class Trainer:
     def __init__(self, model, optimizer, strategy=None, jit_compile="auto",
                  steps_per_execution="auto", label_smoothing=0.0):
         self.strategy = resolve_strategy("default" if strategy is None else strategy)
-        if jit_compile == "auto":
-            jit_compile = default_jit_compile()
-        if not isinstance(jit_compile, bool):
+        if jit_compile != "auto" and not isinstance(jit_compile, bool):
             raise ValueError(f"`jit_compile` must be True, False or 'auto'. Received: jit_compile={jit_compile!r}")
-        self.jit_compile = jit_compile
+        if jit_compile == "auto" and self._multi_worker:
+            # Workers must run the same functions: no per-worker timing decision.
+            jit_compile = default_jit_compile()
+        self._jit = None if jit_compile == "auto" else jit_compile
+        self._tuning = None if jit_compile == "auto" else False
+        self.autotune = None
         if steps_per_execution != "auto" and (
             isinstance(steps_per_execution, bool)
             or not isinstance(steps_per_execution, int)
@@ -282,11 +286,6 @@ class Trainer:
         gradients = tape.gradient(scaled_loss, variables)
         return gradients, self._totals(per_example, outputs, labels)
 
-    def _train_step(self, data):
-        gradients, totals = self._replica_gradients(data)
-        self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
-        return totals
-
     def _eval_step(self, data):
         images, labels = data
         outputs = self.model(images, training=False)
@@ -294,27 +293,43 @@ class Trainer:
         return self._totals(per_example, outputs, labels)
 
     # -- compiled calls -----------------------------------------------------------
+    @property
+    def _multi_worker(self):
+        return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+    @property
+    def jit_compile(self):
+        """Whether the steps run under XLA: True/False, or None while "auto" has not decided yet."""
+        return self._jit
+
     def _build_functions(self):
+        self._functions = {}
+
+    def _compiled(self, jit):
+        """The compiled calls of one mode (built on first use): train_calls, eval_calls, one_eval."""
+        if jit in self._functions:
+            return self._functions[jit]
         strategy = self.strategy
         sum_op = tf.distribute.ReduceOp.SUM
-
         # XLA compiles one device's work. With one replica that is the whole
         # step; with several, each replica's forward/backward (the gradient
         # all-reduce and the update stay outside, as XLA cannot span devices).
-        several = strategy.num_replicas_in_sync > 1 or isinstance(
-            strategy, tf.distribute.MultiWorkerMirroredStrategy
-        )
-        whole_step_jit = self.jit_compile and not several
-        self._replica_gradients = self._gradients
-        replica_eval = self._eval_step
-        if self.jit_compile and several:
-            self._replica_gradients = tf.function(self._gradients, jit_compile=True, reduce_retracing=True)
+        several = strategy.num_replicas_in_sync > 1 or self._multi_worker
+        whole_step_jit = jit and not several
+        gradients = self._gradients
+        if jit and several:
+            gradients = tf.function(self._gradients, jit_compile=True, reduce_retracing=True)
+
+        def train_step(data):
+            grads, totals = gradients(data)
+            self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+            return totals
 
         def one_train(data):
-            return strategy.reduce(sum_op, strategy.run(self._train_step, args=(data,)), axis=None)
+            return strategy.reduce(sum_op, strategy.run(train_step, args=(data,)), axis=None)
 
         def one_eval(data):
-            return strategy.reduce(sum_op, strategy.run(replica_eval, args=(data,)), axis=None)
+            return strategy.reduce(sum_op, strategy.run(self._eval_step, args=(data,)), axis=None)
 
         one_train = tf.function(one_train, jit_compile=whole_step_jit, reduce_retracing=True)
         one_eval = tf.function(one_eval, jit_compile=whole_step_jit, reduce_retracing=True)
@@ -333,9 +348,51 @@ class Trainer:
                 totals += one_eval(next(iterator))
             return totals
 
-        self._one_eval = one_eval
-        self._train_calls = train_calls
-        self._eval_calls = eval_calls
+        self._functions[jit] = (train_calls, eval_calls, one_eval)
+        return self._functions[jit]
+
+    def _run_train(self, jit, iterator, size):
+        return self._compiled(jit)[0](iterator, tf.constant(size, tf.int32)).numpy()
+
+    def _autotune_call(self, iterator, remaining):
+        """One step of the "auto" XLA decision; returns (totals, steps run).
+
+        Each mode runs one untimed step (tracing and compiling), then two
+        timed calls each, alternating, each long enough to time (about
+        0.1 s); the faster median time per step wins. These are ordinary
+        training steps: both modes update the same variables.
+        """
+        tune = self._tuning
+        if tune is None:
+            tune = self._tuning = {"queue": [False, True], "timed": {False: [], True: []},
+                                   "size": {False: 1, True: 1}}
+        if not tune["queue"]:
+            tune["queue"] = [False, True]
+        jit = tune["queue"].pop(0)
+        warmed = jit in tune.setdefault("warm", set())
+        size = min(tune["size"][jit] if warmed else 1, remaining)
+        start = time.perf_counter()
+        totals = self._run_train(jit, iterator, size)
+        seconds = time.perf_counter() - start
+        if not warmed:
+            tune["warm"].add(jit)
+            tune.setdefault("compile_seconds", {})[jit] = seconds
+        else:
+            tune["timed"][jit].append(seconds / size)
+            if seconds < 0.1:
+                tune["size"][jit] = min(MAX_STEPS_PER_EXECUTION, max(size * 2, int(0.1 * size / max(seconds, 1e-6))))
+        if all(len(v) >= 2 for v in tune["timed"].values()):
+            per_step = {mode: float(np.median(v)) for mode, v in tune["timed"].items()}
+            self._jit = per_step[True] < per_step[False]
+            self.autotune = {
+                "chose": "xla" if self._jit else "graph",
+                "graph_seconds_per_step": per_step[False],
+                "xla_seconds_per_step": per_step[True],
+                "graph_compile_seconds": tune["compile_seconds"][False],
+                "xla_compile_seconds": tune["compile_seconds"][True],
+            }
+            self._tuning = False
+        return totals, size
 
     def _distribute(self, dataset):
         # The default strategy hands the dataset back unchanged.
@@ -370,15 +427,19 @@ class Trainer:
         start = time.perf_counter()
         first = True
         while done < steps:
-            size = self._call_size(steps - done)
-            call_start = time.perf_counter()
-            totals += self._train_calls(iterator, tf.constant(size, tf.int32)).numpy()
-            elapsed = time.perf_counter() - call_start
-            if not first:  # the first call traces and compiles
-                self._adapt(size, elapsed)
-            elif self.steps_per_execution == "auto":
-                self._auto_steps = max(self._auto_steps, 2)
-            first = False
+            if self._tuning is not False:
+                call_totals, size = self._autotune_call(iterator, steps - done)
+                totals += call_totals
+            else:
+                size = self._call_size(steps - done)
+                call_start = time.perf_counter()
+                totals += self._run_train(self._jit, iterator, size)
+                elapsed = time.perf_counter() - call_start
+                if not first:  # the first call may trace and compile
+                    self._adapt(size, elapsed)
+                elif self.steps_per_execution == "auto":
+                    self._auto_steps = max(self._auto_steps, 2)
+                first = False
             done += size
             if progress is not None:
                 progress(done, steps, _result(totals, done, time.perf_counter() - start))
@@ -390,6 +451,7 @@ class Trainer:
         Under several replicas the last partial batch is split among them
         (some may get empty batches); sums make the metrics exact anyway.
         """
+        _, eval_calls, one_eval = self._compiled(bool(self._jit))
         steps = int(dataset.cardinality())
         distributed = self._distribute(dataset)
         totals = np.zeros(3)
@@ -397,7 +459,7 @@ class Trainer:
         if steps < 0:  # unknown length: one compiled step per batch
             steps = 0
             for batch in distributed:
-                totals += self._one_eval(batch).numpy()
+                totals += one_eval(batch).numpy()
                 steps += 1
             return _result(totals, steps, time.perf_counter() - start)
         iterator = iter(distributed)
@@ -405,7 +467,7 @@ class Trainer:
         size = 1 if self.steps_per_execution == "auto" else self.steps_per_execution
         while done < steps:
             size = min(size, steps - done)
-            totals += self._eval_calls(iterator, tf.constant(size, tf.int32)).numpy()
+            totals += eval_calls(iterator, tf.constant(size, tf.int32)).numpy()
             done += size
             if progress is not None:
                 progress(done, steps, _result(totals, done, time.perf_counter() - start))

@@ -67,12 +67,11 @@ def test_xla_and_graph_mode_agree_on_a_fixed_batch():
 def test_steps_per_execution_does_not_change_the_updates(steps_per_execution):
     images, labels = _data()
     reference = _model()
-    training.Trainer(reference, keras.optimizers.SGD(0.1), steps_per_execution=1).train_epoch(
-        _batches(images, labels, 8), steps=12
-    )
+    training.Trainer(reference, keras.optimizers.SGD(0.1), jit_compile=False,
+                     steps_per_execution=1).train_epoch(_batches(images, labels, 8), steps=12)
     model = _model()
     trainer = training.Trainer(
-        model, keras.optimizers.SGD(0.1), steps_per_execution=steps_per_execution
+        model, keras.optimizers.SGD(0.1), jit_compile=False, steps_per_execution=steps_per_execution
     )
     calls = []
     result = trainer.train_epoch(_batches(images, labels, 8), steps=12,
@@ -204,3 +203,30 @@ def test_slope_variables_finds_prelu_layers_only():
     model = _model()
     slopes = training.slope_variables(model)
     assert list(slopes) == [layer.name for layer in model.layers if isinstance(layer, keras_prelu.PReLU)]
+
+
+def test_auto_xla_times_both_modes_on_real_steps_and_keeps_the_faster():
+    images, labels = _data()
+    reference = _model()
+    training.Trainer(reference, keras.optimizers.SGD(0.1), jit_compile=False).train_epoch(
+        _batches(images, labels, 8), steps=12
+    )
+    model = _model()
+    trainer = training.Trainer(model, keras.optimizers.SGD(0.1), jit_compile="auto")
+    assert trainer.jit_compile is None  # undecided until it has measured
+    trained = 0
+    while trainer.autotune is None:
+        trained += trainer.train_epoch(_batches(images, labels, 8), steps=12)["steps"]
+        assert trained < 2000
+    report = trainer.autotune
+    assert trainer.jit_compile == (report["chose"] == "xla")
+    assert report["graph_seconds_per_step"] > 0 and report["xla_seconds_per_step"] > 0
+    faster = "xla" if report["xla_seconds_per_step"] < report["graph_seconds_per_step"] else "graph"
+    assert report["chose"] == faster
+    assert trainer.iterations == trained  # the timed steps were ordinary training steps
+    # The first 12 of those steps are the same updates as plain graph mode's.
+    check = _model()
+    trainer_check = training.Trainer(check, keras.optimizers.SGD(0.1), jit_compile="auto")
+    trainer_check.train_epoch(_batches(images, labels, 8), steps=12)
+    for a, b in zip(reference.trainable_variables, check.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)

@@ -166,13 +166,22 @@ def run_train(args):
                 ("test loss", f"{result['test_loss']:.4f}"),
                 ("time", f"{result['seconds']:.1f} s training, "
                          f"{result['images_per_second']:,.0f} images/s (median epoch)"),
-                ("xla", "on" if result["jit_compile"] else "off"),
+                ("xla", _xla_line(result)),
                 ("run", result["run_dir"]),
             ],
             stream=sys.stdout,
             title=f"test accuracy {100 * result['test_accuracy']:.2f}%",
         )
     return 0
+
+
+def _xla_line(result):
+    state = {True: "on", False: "off", None: "undecided"}[result["jit_compile"]]
+    tune = result.get("autotune")
+    if tune:
+        state += (f" (auto: graph {tune['graph_seconds_per_step'] * 1000:.1f} ms/step, "
+                  f"XLA {tune['xla_seconds_per_step'] * 1000:.1f} ms/step)")
+    return state
 
 
 def run_evaluate(args):
