@@ -5,8 +5,9 @@
 
 One process, one run: for the ReLU and the PReLU ResNet-20 of the zoo it
 builds a fresh model per runner (`model.fit` in graph mode, `model.fit` with
-`jit_compile=True`, and `keras_prelu.training.Trainer` in its default mode
-for this device, or the modes asked for), compiles each with two steps, then
+`jit_compile=True`, and `keras_prelu.training.Trainer` in its default
+`jit_compile="auto"`, which times graph and XLA on its first real steps and
+keeps the faster, or the modes asked for), compiles each with two steps, then
 times `--steps` steps per runner, `--repeats` times, interleaving the
 runners so that machine load hits them alike. Reported: the median images/s
 per runner, and as ratios
@@ -36,7 +37,8 @@ def _parse():
     parser.add_argument("--models", default="resnet20_relu,resnet20_prelu")
     parser.add_argument("--fit-modes", default="graph,xla", help="model.fit modes to time")
     parser.add_argument("--loop-modes", default="default",
-                        help="loop modes: 'default' (the device's default), graph, xla")
+                        help="loop modes: 'default' (jit_compile='auto': the faster mode, timed on the "
+                        "first steps), graph, xla")
     return parser.parse_args()
 
 
@@ -55,14 +57,16 @@ def main():
     n = 4 * args.batch_size
     images = rng.normal(size=(n, 32, 32, 3)).astype("float32")
     labels = rng.integers(0, 10, n).astype("int32")
+    options = tf.data.Options()
+    # Each timed window makes a new iterator; with tf.data's autotuner on, deleting one
+    # waits for the autotuner's next wake-up (doubling intervals up to 2.56 s), which
+    # would add up to 2.56 s to every window of both fit and the loop.
+    options.autotune.enabled = False
     dataset = (
         tf.data.Dataset.from_tensor_slices((images, labels))
-        .batch(args.batch_size, drop_remainder=True).repeat().prefetch(tf.data.AUTOTUNE)
+        .batch(args.batch_size, drop_remainder=True).repeat().prefetch(2).with_options(options)
     )
-    default_jit = training.default_jit_compile()
-    loop_modes = []
-    for mode in args.loop_modes.split(","):
-        loop_modes.append(("xla" if default_jit else "graph") if mode == "default" else mode)
+    loop_modes = args.loop_modes.split(",")
 
     def optimizer():
         # The ResNet recipe's optimizer (slopes exempt from decay), constant rate for timing.
@@ -70,6 +74,7 @@ def main():
 
     runners = {}
     compile_seconds = {}
+    autotune = {}
     for name in args.models.split(","):
         for mode in args.fit_modes.split(","):
             keras.utils.set_random_seed(0)
@@ -85,14 +90,21 @@ def main():
         for mode in loop_modes:
             keras.utils.set_random_seed(0)
             model = zoo.get(name)
-            trainer = training.Trainer(model, optimizer(), jit_compile=(mode == "xla"))
+            jit = {"default": "auto", "xla": True, "graph": False}[mode]
+            trainer = training.Trainer(model, optimizer(), jit_compile=jit)
             start = time.perf_counter()
-            trainer.train_epoch(dataset, steps=2)
+            while trainer.jit_compile is None:  # "auto": times both modes on real steps first
+                trainer.train_epoch(dataset, steps=2)
             trainer.train_epoch(dataset, steps=2)  # sizes the automatic steps per call
             compile_seconds[(name, f"loop {mode}")] = time.perf_counter() - start
             runners[(name, f"loop {mode}")] = (
                 lambda trainer=trainer: trainer.train_epoch(dataset, steps=args.steps)
             )
+            if trainer.autotune:
+                tune = trainer.autotune
+                print(f"{name}: loop auto chose {tune['chose']} (graph {tune['graph_seconds_per_step']:.3f} "
+                      f"s/step, XLA {tune['xla_seconds_per_step']:.3f} s/step)", file=sys.stderr, flush=True)
+                autotune[name] = tune["chose"]
         print(f"compiled {name}", flush=True, file=sys.stderr)
 
     times = {key: [] for key in runners}
@@ -106,8 +118,9 @@ def main():
     print(f"ResNet-20 training throughput, batch {args.batch_size}, {args.steps} steps x {args.repeats} "
           f"windows per runner (median); device {training.device_type()}, {os.cpu_count()} CPUs, "
           f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    chosen = ", ".join(f"{name} -> {mode}" for name, mode in autotune.items())
     print(f"load average before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; "
-          f"loop default on this device: {'XLA' if default_jit else 'graph'}")
+          f"loop 'default' = jit_compile='auto' ({chosen or 'not run'})")
     print(f"{'model':<16} {'runner':<10} {'images/s':>9} {'windows (images/s)':>30} {'compile s':>10}")
     for key in runners:
         windows = " ".join(f"{args.batch_size * args.steps / t:.0f}" for t in times[key])
