@@ -35,4 +35,7 @@ def stderr_fd_silenced():
 def quiet_tensorflow_import():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with stderr_fd_silenced():
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        # Device discovery logs the failed CUDA probe on machines without a GPU.
+        tensorflow.config.list_physical_devices()
