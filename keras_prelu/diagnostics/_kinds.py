@@ -11,6 +11,25 @@ from keras_prelu import layers as prelu_layers
 #: non-zero slope (LeakyReLU, RReLU at inference, ReLU(negative_slope>0)).
 PRELU, RELU, LEAKY = "prelu", "relu", "leaky"
 
+#: Layers whose kernel acts linearly on their input (BatchNorm can fold into them).
+LINEAR_LAYERS = (
+    keras.layers.Dense,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+)
+TRANSPOSED_CONVS = (
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+)
+DEPTHWISE_CONVS = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+
 _RELU_FUNCTIONS = {"relu", "relu6"}
 _LEAKY_FUNCTIONS = {"leaky_relu"}
 

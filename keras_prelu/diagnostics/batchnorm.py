@@ -25,23 +25,9 @@ import numpy as np
 
 from keras_prelu.diagnostics import _graph, _kinds
 
-_FOLDABLE = (
-    keras.layers.Dense,
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-    keras.layers.DepthwiseConv1D,
-    keras.layers.DepthwiseConv2D,
-)
-_TRANSPOSED = (
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-)
-_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+_FOLDABLE = _kinds.LINEAR_LAYERS
+_TRANSPOSED = _kinds.TRANSPOSED_CONVS
+_DEPTHWISE = _kinds.DEPTHWISE_CONVS
 
 
 @dataclasses.dataclass

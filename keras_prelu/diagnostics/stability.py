@@ -56,23 +56,9 @@ from keras_prelu import layers as prelu_layers
 from keras_prelu._validation import check_number
 from keras_prelu.diagnostics import _cache, _data, _graph, _kinds
 
-_CONV_LIKE = (
-    keras.layers.Dense,
-    keras.layers.Conv1D,
-    keras.layers.Conv2D,
-    keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-    keras.layers.DepthwiseConv1D,
-    keras.layers.DepthwiseConv2D,
-)
-_TRANSPOSED = (
-    keras.layers.Conv1DTranspose,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Conv3DTranspose,
-)
-_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+_CONV_LIKE = _kinds.LINEAR_LAYERS
+_TRANSPOSED = _kinds.TRANSPOSED_CONVS
+_DEPTHWISE = _kinds.DEPTHWISE_CONVS
 
 
 def is_weight_layer(layer):
