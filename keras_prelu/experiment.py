@@ -264,6 +264,9 @@ def train(
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         }
         run_dir.save_config(config)
+    generator_state = (state or {}).get("rng", {}).get("tf_global_generator")
+    if generator_state is not None:
+        tf.random.get_global_generator().reset(np.asarray(generator_state, np.int64))
     start_epoch = 0 if state is None else int(state["epoch"])
     history = runs.new_history() if state is None else state["history"]
     seconds_so_far = 0.0 if state is None else float(state["train_seconds"])

@@ -9,16 +9,21 @@
     metrics = trainer.evaluate(data.eval_dataset(256))
 
 One training step: forward, sparse categorical cross-entropy averaged over
-the *global* batch, loss scaling under
-`mixed_float16`, gradients summed over replicas by the optimizer, update.
+the *global* batch, loss scaling under `mixed_float16`, gradients summed
+over replicas by the optimizer, update.
 Each compiled call runs `steps_per_execution` steps in a `tf.range` loop
 ("auto" sizes calls to about `AUTO_CALL_SECONDS`), and returns summed
 loss / correct / count over all replicas, so metrics are exact for any
 replica count. Models must return logits (zoo models do) or end in a
 softmax (detected).
 
-XLA default per device type (`DEFAULT_JIT_COMPILE`), from
-benchmarks/train_throughput.py: see that file for the measured figures.
+XLA is picked by measurement. `jit_compile="auto"` (the default) times
+graph mode and XLA on the first real training steps and keeps the faster:
+on a 2-core CPU neither wins everywhere (XLA over-fuses the ReLU ResNet-20's
+BatchNorm/ReLU chains and recomputes them, graph mode pays one XLA launch
+per PReLU kernel), see benchmarks/train_throughput.py. Where timing cannot
+decide (several workers must run identical functions) `DEFAULT_JIT_COMPILE`
+gives the choice per device type.
 """
 
 import contextlib
@@ -34,7 +39,8 @@ from keras_prelu._validation import check_choice
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-# XLA on or off by default, per device type (measured: benchmarks/train_throughput.py).
+# XLA on or off per device type where "auto" cannot time both (multi-worker runs).
+# CPU: graph, which is never far behind (XLA ran the ReLU ResNet-20 at about half speed).
 DEFAULT_JIT_COMPILE = {"CPU": False, "GPU": True, "TPU": True}
 AUTO_CALL_SECONDS = 0.5
 MAX_STEPS_PER_EXECUTION = 1000

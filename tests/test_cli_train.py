@@ -74,6 +74,7 @@ def test_train_writes_a_complete_run_directory(finished_run, capsys):
 def test_zoo_loads_the_run_directory(finished_run):
     import zoo
 
+    assert runs.MODEL_FILE in zoo.RUN_WEIGHT_FILES and runs.WEIGHTS_FILE in zoo.RUN_WEIGHT_FILES
     model = zoo.get("mlp3x256_prelu", weights=finished_run, input_shape=(8, 8, 1))
     reference = runs.RunDir(finished_run)
     import keras
