@@ -363,7 +363,7 @@ class Trainer:
     def _autotune_call(self, iterator, remaining):
         """One step of the "auto" XLA decision; returns (totals, steps run).
 
-        Each mode runs one untimed step (tracing and compiling), then two
+        Each mode runs one untimed step (tracing and compiling), then three
         timed calls each, alternating, each long enough to time (about
         0.1 s); the faster median time per step wins. These are ordinary
         training steps: both modes update the same variables.
@@ -387,7 +387,7 @@ class Trainer:
             tune["timed"][jit].append(seconds / size)
             if seconds < 0.1:
                 tune["size"][jit] = min(MAX_STEPS_PER_EXECUTION, max(size * 2, int(0.1 * size / max(seconds, 1e-6))))
-        if all(len(v) >= 2 for v in tune["timed"].values()):
+        if all(len(v) >= 3 for v in tune["timed"].values()):
             per_step = {mode: float(np.median(v)) for mode, v in tune["timed"].items()}
             self._jit = per_step[True] < per_step[False]
             self.autotune = {
