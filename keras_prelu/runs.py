@@ -148,7 +148,7 @@ def _assign(variables, archive, prefix, what, path):
 
 
 def restore_checkpoint(path, model, optimizer):
-    """Load a checkpoint into an already built model and optimizer; returns its state dict."""
+    """Load a checkpoint into an already built model and optimizer (None: model only); returns its state dict."""
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as error:
@@ -156,20 +156,14 @@ def restore_checkpoint(path, model, optimizer):
     with archive:
         state = json.loads(archive[_STATE_KEY].tobytes().decode("utf-8"))
         _assign(model.variables, archive, "model", "model", path)
-        _assign(optimizer.variables, archive, "optimizer", "optimizer", path)
+        if optimizer is not None:
+            _assign(optimizer.variables, archive, "optimizer", "optimizer", path)
     return state
 
 
 def restore_model_variables(path, model):
     """Load only the model variables of a checkpoint (for evaluation); returns its state dict."""
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as error:
-        raise CheckpointError(f"Cannot read checkpoint {str(path)!r}: {error}") from None
-    with archive:
-        state = json.loads(archive[_STATE_KEY].tobytes().decode("utf-8"))
-        _assign(model.variables, archive, "model", "model", path)
-    return state
+    return restore_checkpoint(path, model, None)
 
 
 def new_history():
