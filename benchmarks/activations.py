@@ -1,7 +1,7 @@
 """Forward+backward time of keras_prelu.PReLU against ReLU and keras.layers.PReLU.
 
-Input 128x32x32x16 float32, one slope per channel, gradients for the input and
-the slopes. Graph mode (tf.function) and XLA (jit_compile=True). The cases are
+Input 128x32x32x16 float32, one slope per channel; each step returns the
+output and the gradients for the input and the slopes. Graph mode (tf.function) and XLA (jit_compile=True). The cases are
 timed in interleaved rounds and compared by their medians, so a busy machine
 slows all of them alike.
 
@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_prelu  # noqa: E402
+from keras_prelu import native  # noqa: E402
 
 SHAPE = (128, 32, 32, 16)
 
@@ -35,7 +36,7 @@ def make_step(layer, x, upstream, jit_compile):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = layer(x)
-        return tape.gradient(y, [x] + variables, output_gradients=upstream)
+        return [y] + tape.gradient(y, [x] + variables, output_gradients=upstream)
 
     return step
 
@@ -65,6 +66,8 @@ def main():
     x = tf.constant(rng.standard_normal(SHAPE).astype("float32"))
     upstream = tf.constant(rng.standard_normal(SHAPE).astype("float32"))
     print(f"input {SHAPE} float32, {os.cpu_count()} CPUs, TF {tf.__version__}, Keras {keras.__version__}")
+    native.load()
+    print(f"native PReLU kernels (graph mode): {native.status()}")
     print(f"{'mode':6s} {'case':22s} {'ms':>8s} {'vs ReLU':>8s} {'vs keras PReLU':>15s}")
     verdicts = []
     for mode, jit in [("graph", False), ("xla", True)]:

@@ -1,14 +1,25 @@
-"""TensorFlow kernels for PReLU: one fused XLA cluster forward, one backward.
+"""TensorFlow kernels for PReLU.
 
-Plain TensorFlow graph mode runs `where(x < 0, alpha * x, x)` as three kernels
-and its autodiff adds five more; compiling the forward and the backward as two
-small XLA clusters (even inside an otherwise un-compiled `tf.function`) reads
-the input once per direction and computes `dx` and `dalpha` together.
+Two implementations of the same function and gradient:
+
+- XLA: the forward and the backward each compile to one small XLA cluster (even
+  inside an otherwise un-compiled `tf.function`). Used inside `jit_compile=True`
+  functions, for inference and export graphs, for float16/bfloat16 and on GPU.
+- Native (`keras_prelu.native`): hand-written multi-threaded CPU kernels whose
+  backward writes `dx` and sums `dalpha` in one pass (XLA:CPU needs a second
+  pass over `x` and `upstream` for the reduction). Used for float32 on CPU when
+  a gradient tape is recording outside XLA, i.e. for training steps in graph or
+  eager mode, so inference, SavedModel and converter graphs never contain it.
 """
 
 import functools
 
 import tensorflow as tf
+from tensorflow.python.eager import record
+from tensorflow.python.framework import ops as tf_ops
+from tensorflow.python.saved_model import save_context
+
+from keras_prelu import native
 
 
 @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
@@ -32,9 +43,7 @@ def _backward_fn(reduce_axes):
     return backward
 
 
-def prelu(x, alpha, reduce_axes):
-    """PReLU with a hand-written gradient; `reduce_axes` sums dalpha to alpha's shape."""
-
+def _xla_prelu(x, alpha, reduce_axes):
     @tf.custom_gradient
     def _prelu(x, alpha):
         def grad(upstream):
@@ -43,3 +52,81 @@ def prelu(x, alpha, reduce_axes):
         return _forward(x, alpha), grad
 
     return _prelu(x, alpha)
+
+
+def native_layout(x_rank, alpha_shape):
+    """(first, last) slope axes of `x` when alpha's non-broadcast axes are contiguous.
+
+    The native kernels view `x` as (outer, channels, inner) with one slope per
+    channel; `channels` spans x's axes first..last (an empty span, first > last,
+    is one shared slope). None when alpha's axes are not one contiguous block.
+    """
+    alpha_shape = (1,) * (x_rank - len(alpha_shape)) + tuple(alpha_shape)
+    kept = [i for i, size in enumerate(alpha_shape) if size != 1]
+    if not kept:
+        return (x_rank, x_rank - 1)
+    if kept != list(range(kept[0], kept[-1] + 1)):
+        return None
+    return (kept[0], kept[-1])
+
+
+def _in_xla_context():
+    graph = tf_ops.get_default_graph()
+    while graph is not None:
+        context = graph._get_control_flow_context()  # noqa: SLF001 - as tf's pfor does
+        while context is not None:
+            if context.IsXLAContext():
+                return True
+            context = context.outer_context
+        graph = getattr(graph, "outer_graph", None)
+    return False
+
+
+@functools.lru_cache(maxsize=None)
+def _gpu_visible():
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def _native_module(x, alpha):
+    """The native op module when it should run this call, else None."""
+    if x.dtype != tf.float32 or alpha.dtype != tf.float32:
+        return None
+    if not record.could_possibly_record():  # inference: keep graphs converter-friendly
+        return None
+    if _in_xla_context() or save_context.in_save_context() or _gpu_visible():
+        return None
+    if x.shape.rank is None or native_layout(x.shape.rank, alpha.shape) is None:
+        return None
+    return native.load()
+
+
+def _native_dims(x, alpha_shape):
+    first, last = native_layout(x.shape.rank, alpha_shape)
+    shape = tf.shape(x, out_type=tf.int64)
+    outer = tf.reduce_prod(shape[:first])
+    inner = tf.reduce_prod(shape[last + 1:])
+    channels = tf.reduce_prod(shape[first:last + 1])
+    return tf.stack([outer, channels, inner])
+
+
+def _native_prelu(module, x, alpha):
+    @tf.custom_gradient
+    def _prelu(x, alpha):
+        dims = _native_dims(x, alpha.shape)
+        flat_alpha = tf.reshape(alpha, [-1])
+
+        def grad(upstream):
+            dx, dalpha = module.keras_prelu_backward(x, flat_alpha, upstream, dims)
+            return dx, tf.reshape(dalpha, tf.shape(alpha))
+
+        return module.keras_prelu_forward(x, flat_alpha, dims), grad
+
+    return _prelu(x, alpha)
+
+
+def prelu(x, alpha, reduce_axes):
+    """PReLU with a hand-written gradient; `reduce_axes` sums dalpha to alpha's shape."""
+    module = _native_module(x, alpha)
+    if module is not None:
+        return _native_prelu(module, x, alpha)
+    return _xla_prelu(x, alpha, reduce_axes)

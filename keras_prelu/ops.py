@@ -3,7 +3,9 @@
 They accept any tensor-like input. `prelu` has a hand-written gradient:
 dx = upstream where x >= 0 else alpha * upstream, and
 dalpha = sum of x * upstream over the entries where x < 0, reduced to alpha's
-shape. On the TensorFlow backend both directions run as fused XLA clusters.
+shape. On the TensorFlow backend both directions run as fused XLA clusters, or,
+for float32 training steps on CPU outside XLA, as the hand-written one-pass
+kernels of `keras_prelu.native` (see `keras_prelu._tf_kernels`).
 
 Inside `with export_friendly():` `prelu` instead emits the plain pattern
 `relu(x) + (-alpha) * relu(-x)`, which graph converters recognise (the TFLite

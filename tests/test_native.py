@@ -1,0 +1,180 @@
+"""The native CPU kernels: values, when they are chosen, and the fallbacks."""
+
+import logging
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_prelu
+from keras_prelu import _tf_kernels, native
+
+NATIVE_OPS = ("KerasPreluForward", "KerasPreluBackward")
+
+
+@pytest.fixture(scope="module")
+def module():
+    loaded = native.load()
+    if loaded is None:
+        pytest.skip(f"native kernels unavailable here: {native.status()}")
+    return loaded
+
+
+def reference(x, alpha, upstream, reduce_axes):
+    x, alpha, upstream = (np.asarray(v, dtype="float64") for v in (x, alpha, upstream))
+    y = np.where(x < 0, alpha * x, x)
+    dx = np.where(x < 0, alpha * upstream, upstream)
+    dalpha = np.where(x < 0, x * upstream, 0.0)
+    if reduce_axes:
+        dalpha = dalpha.sum(axis=tuple(reduce_axes), keepdims=True)
+    return y, dx, dalpha.reshape(alpha.shape)
+
+
+LAYOUTS = [
+    ("channels_last", (4, 5, 6, 3), (1, 1, 1, 3)),
+    ("channels_first", (4, 3, 5, 6), (1, 3, 1, 1)),
+    ("shared", (4, 5, 6, 3), (1, 1, 1, 1)),
+    ("scalar", (4, 5, 6, 3), ()),
+    ("per_element", (4, 5, 6, 3), (1, 5, 6, 3)),
+    ("dense", (7, 11), (1, 11)),
+    ("rank5", (2, 3, 4, 5, 6), (1, 1, 1, 1, 6)),
+    ("many_channels", (3, 5000), (1, 5000)),
+    ("long_rows", (2, 9000, 3), (1, 1, 3)),
+]
+
+
+@pytest.mark.parametrize("name,x_shape,alpha_shape", LAYOUTS, ids=[l[0] for l in LAYOUTS])
+def test_native_matches_float64_reference(module, name, x_shape, alpha_shape):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype("float32")
+    x.flat[::7] = 0.0  # zero counts as positive: dx = upstream, no slope gradient
+    alpha = rng.uniform(-0.5, 1.5, alpha_shape).astype("float32")
+    upstream = rng.standard_normal(x_shape).astype("float32")
+    reduce_axes = _broadcast_axes(x_shape, alpha_shape)
+    xt, at = tf.constant(x), tf.constant(alpha)
+    with tf.GradientTape() as tape:
+        tape.watch([xt, at])
+        y = _tf_kernels._native_prelu(module, xt, at)
+    dx, dalpha = tape.gradient(y, [xt, at], output_gradients=tf.constant(upstream))
+    want_y, want_dx, want_dalpha = reference(x, alpha, upstream, reduce_axes)
+    np.testing.assert_array_equal(y.numpy(), want_y.astype("float32"))
+    np.testing.assert_allclose(dx.numpy(), want_dx, rtol=1e-6, atol=1e-6)
+    count = np.prod(x_shape) / max(1, np.prod(alpha_shape))
+    np.testing.assert_allclose(dalpha.numpy(), want_dalpha, rtol=1e-5, atol=1e-6 * count)
+
+
+def _broadcast_axes(x_shape, alpha_shape):
+    alpha_shape = (1,) * (len(x_shape) - len(alpha_shape)) + tuple(alpha_shape)
+    return tuple(i for i, size in enumerate(alpha_shape) if size == 1 and x_shape[i] != 1)
+
+
+def test_native_handles_empty_batch_and_unknown_dims(module):
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 4], tf.float32)])
+    def step(x):
+        alpha = tf.fill([1, 1, 1, 4], 0.25)
+        with tf.GradientTape() as tape:
+            tape.watch([x, alpha])
+            y = _tf_kernels.prelu(x, alpha, (0, 1, 2))
+        return (y,) + tuple(tape.gradient(y, [x, alpha]))
+
+    y, dx, dalpha = step(tf.zeros([0, 3, 3, 4]))
+    assert y.shape == (0, 3, 3, 4) and dalpha.numpy().tolist() == [[[[0.0] * 4]]]
+    x = -np.ones([2, 3, 5, 4], "float32")
+    y, dx, dalpha = step(x)
+    np.testing.assert_allclose(y.numpy(), -0.25 * np.ones_like(x))
+    np.testing.assert_allclose(dalpha.numpy().ravel(), [-30.0] * 4)
+    ops = _op_types(step.get_concrete_function())
+    assert set(NATIVE_OPS) <= ops
+
+
+def _op_types(concrete):
+    types = {op.type for op in concrete.graph.get_operations()}
+    for function in concrete.graph.as_graph_def().library.function:
+        types |= {node.op for node in function.node_def}
+    return types
+
+
+def _step(layer, x, jit_compile=False, with_tape=True):
+    @tf.function(jit_compile=jit_compile)
+    def step():
+        if not with_tape:
+            return layer(x)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(layer(x)))
+        return tape.gradient(loss, layer.trainable_variables)
+
+    return step
+
+
+def test_training_steps_use_native_and_inference_does_not(module):
+    layer = keras_prelu.PReLU()
+    x = tf.random.normal([2, 4, 4, 3])
+    layer(x)
+    assert set(NATIVE_OPS) <= _op_types(_step(layer, x).get_concrete_function())
+    inference = _op_types(_step(layer, x, with_tape=False).get_concrete_function())
+    assert not inference & set(NATIVE_OPS)
+    compiled = _step(layer, x, jit_compile=True)
+    assert not _op_types(compiled.get_concrete_function()) & set(NATIVE_OPS)
+    np.testing.assert_allclose(compiled()[0].numpy(), _step(layer, x)()[0].numpy(), rtol=1e-5)
+
+
+def test_half_precision_and_non_contiguous_slopes_use_xla(module):
+    x16 = tf.random.normal([2, 4, 4, 3], dtype=tf.float16)
+    layer = keras_prelu.PReLU(dtype="mixed_float16")
+    layer(x16)
+    assert not _op_types(_step(layer, x16).get_concrete_function()) & set(NATIVE_OPS)
+    assert _tf_kernels.native_layout(4, (1, 4, 1, 3)) is None  # shared_axes=[2] only
+    assert _tf_kernels.native_layout(4, (1, 1, 1, 3)) == (3, 3)
+    assert _tf_kernels.native_layout(4, (1, 1, 1, 1)) == (4, 3)
+
+
+def test_fit_in_graph_mode_matches_xla(module):
+    def losses(jit_compile):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([
+            keras.Input((6, 6, 2)),
+            keras.layers.Conv2D(4, 3, padding="same"),
+            keras_prelu.PReLU(),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ])
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=jit_compile)
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((32, 6, 6, 2)).astype("float32"), rng.integers(0, 3, 32)
+        history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        return history.history["loss"]
+
+    np.testing.assert_allclose(losses(False), losses(True), rtol=1e-5)
+
+
+def test_saved_model_has_no_native_ops(module, tmp_path):
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras_prelu.PReLU()])
+    tf.saved_model.save(model, str(tmp_path / "sm"))
+    assert b"KerasPrelu" not in (tmp_path / "sm" / "saved_model.pb").read_bytes()
+
+
+def test_disabled_by_environment(monkeypatch):
+    monkeypatch.setenv("KERAS_PRELU_NATIVE", "0")
+    assert native.load() is None
+    assert native.status() == "disabled by KERAS_PRELU_NATIVE=0"
+    layer = keras_prelu.PReLU()
+    x = tf.random.normal([2, 3])
+    layer(x)
+    assert not _op_types(_step(layer, x).get_concrete_function()) & set(NATIVE_OPS)
+
+
+def test_compile_failure_is_reported_and_falls_back(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("KERAS_PRELU_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CXX", "false")
+    with pytest.raises(RuntimeError, match="failed"):
+        native.compile_library(tmp_path / "k.so")
+    assert os.listdir(tmp_path) == []  # no half-written library left behind
+    monkeypatch.setattr(native, "_state", {"loaded": False, "module": None, "reason": ""})
+    with caplog.at_level(logging.WARNING, logger="keras_prelu"):
+        assert native.load() is None
+        assert native.load() is None
+    assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 1
+    assert "RuntimeError" in native.status()
