@@ -11,7 +11,9 @@ keeps the faster, or the modes asked for), compiles each with two steps, then
 times `--steps` steps per runner, `--repeats` times, interleaving the
 runners so that machine load hits them alike. Reported per runner: the best
 window (like `timeit`, the estimate least disturbed by other processes on a
-shared machine) and the median; the ratios use the best windows:
+shared machine) and the median; the ratios use the best windows, and beside
+them ("paired median") the median over rounds of the ratio of the two
+runners' windows of the same round, robust to load that drifts during a run:
   - loop / max(fit graph, fit XLA) for each model      (target >= 1.0)
   - loop PReLU step time / loop ReLU step time         (target <= 1.10)
   - loop PReLU images/s / PyTorch's                    (target >= 1.0)
@@ -33,7 +35,7 @@ PYTORCH_PRELU_IMAGES_PER_SECOND = (215.0, 230.0)
 def _parse():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4, help="timed steps per window")
-    parser.add_argument("--repeats", type=int, default=5, help="timed windows per runner")
+    parser.add_argument("--repeats", type=int, default=7, help="timed windows per runner")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--models", default="resnet20_relu,resnet20_prelu")
     parser.add_argument("--fit-modes", default="graph,xla", help="model.fit modes to time")
@@ -115,6 +117,11 @@ def main():
             run()
             times[key].append(time.perf_counter() - start)
     rate = {key: args.batch_size * args.steps / min(t) for key, t in times.items()}
+
+    def paired(slower, faster):
+        """Median over rounds of time(slower) / time(faster), runners timed side by side."""
+        return statistics.median(a / b for a, b in zip(times[slower], times[faster]))
+
     median = {key: args.batch_size * args.steps / statistics.median(t) for key, t in times.items()}
 
     print(f"ResNet-20 training throughput, batch {args.batch_size}, {args.steps} steps x {args.repeats} "
@@ -132,16 +139,19 @@ def main():
     print("ratios")
     models = args.models.split(",")
     for name in models:
-        fits = [rate[(name, f"fit {m}")] for m in args.fit_modes.split(",")]
+        best_fit = max(((name, f"fit {m}") for m in args.fit_modes.split(",")), key=rate.get)
         for mode in loop_modes:
-            print(f"  {name}: loop {mode} / best model.fit = {rate[(name, f'loop {mode}')] / max(fits):.2f}"
-                  "   (target >= 1.0)")
+            loop = (name, f"loop {mode}")
+            print(f"  {name}: loop {mode} / best model.fit ({best_fit[1]}) = {rate[loop] / rate[best_fit]:.2f}, "
+                  f"paired median {paired(best_fit, loop):.2f}   (target >= 1.0)")
     relu = next((m for m in models if m.endswith("_relu")), None)
     prelu = next((m for m in models if m.endswith("_prelu")), None)
     if relu and prelu:
         for mode in loop_modes:
             ratio = rate[(relu, f"loop {mode}")] / rate[(prelu, f"loop {mode}")]
-            print(f"  loop {mode}: PReLU step time / ReLU step time = {ratio:.2f}   (target <= 1.10)")
+            pair = paired((prelu, f"loop {mode}"), (relu, f"loop {mode}"))
+            print(f"  loop {mode}: PReLU step time / ReLU step time = {ratio:.2f}, paired median {pair:.2f}"
+                  "   (target <= 1.10)")
     if prelu:
         low, high = PYTORCH_PRELU_IMAGES_PER_SECOND
         for mode in loop_modes:

@@ -20,8 +20,9 @@ softmax (detected).
 XLA is picked by measurement. `jit_compile="auto"` (the default) times
 graph mode and XLA on the first real training steps and keeps the faster:
 on a 2-core CPU neither wins everywhere (XLA over-fuses the ReLU ResNet-20's
-BatchNorm/ReLU chains and recomputes them, graph mode pays one XLA launch
-per PReLU kernel), see benchmarks/train_throughput.py. Where timing cannot
+BatchNorm/ReLU chains and recomputes them; in graph mode PReLU runs the
+native one-pass kernels of `keras_prelu.native`, under XLA its XLA kernels),
+see benchmarks/train_throughput.py. Where timing cannot
 decide (several workers must run identical functions) `DEFAULT_JIT_COMPILE`
 gives the choice per device type.
 """
