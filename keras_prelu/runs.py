@@ -303,67 +303,30 @@ class RunDir:
 
 
 class TensorBoardLog:
-    """Scalars and histograms per epoch for TensorBoard, in `log_dir/<split>`.
-
-    Written with TensorFlow's core `tf.summary.write` plus the plugin metadata
-    TensorBoard reads, because `tf.summary.scalar` needs the separate
-    `tensorboard` package, which TensorFlow no longer installs.
-    """
+    """Scalars and histograms per epoch for TensorBoard, one folder per split: `log_dir/<split>`."""
 
     def __init__(self, log_dir, enabled=True):
         self.log_dir = pathlib.Path(log_dir)
         self.enabled = enabled
-        self._writers = {}
-
-    @staticmethod
-    def _metadata(plugin, data_class):
-        from tensorflow.core.framework import summary_pb2
-
-        return summary_pb2.SummaryMetadata(
-            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin),
-            data_class=data_class,
-        )
+        self._loggers = {}
 
     def write(self, split, step, scalars=None, histograms=None):
         if not self.enabled:
             return
-        import tensorflow as tf
-        from tensorflow.core.framework import summary_pb2
+        from keras_prelu.summaries import SummaryLogger
 
-        if split not in self._writers:
-            self._writers[split] = tf.summary.create_file_writer(str(self.log_dir / split))
-        scalar_meta = self._metadata("scalars", summary_pb2.DATA_CLASS_SCALAR)
-        histogram_meta = self._metadata("histograms", summary_pb2.DATA_CLASS_TENSOR)
-        step = tf.constant(int(step), tf.int64)
-        with self._writers[split].as_default():
-            for tag, value in (scalars or {}).items():
-                tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step,
-                                 metadata=scalar_meta)
-            for tag, values in (histograms or {}).items():
-                values = np.asarray(values, np.float64).ravel()
-                low, high = float(values.min()), float(values.max())
-                if low == high:
-                    buckets = np.array([[low - 0.5, high + 0.5, float(values.size)]])
-                else:
-                    counts, edges = np.histogram(values, bins=min(30, values.size), range=(low, high))
-                    buckets = np.stack([edges[:-1], edges[1:], counts.astype(np.float64)], axis=1)
-                tf.summary.write(tag, tf.constant(buckets), step=step, metadata=histogram_meta)
-        self._writers[split].flush()
+        if split not in self._loggers:
+            self._loggers[split] = SummaryLogger(str(self.log_dir / split))
+        self._loggers[split].write(step, scalars=scalars, histograms=histograms)
 
 
 def read_scalars(log_dir):
     """{split: {tag: [(step, value), ...]}} from the event files of a run's `logs/` folder."""
-    import tensorflow as tf
+    from keras_prelu.summaries import scalar_events
 
     found = {}
-    for path in sorted(pathlib.Path(log_dir).rglob("events.out.tfevents.*")):
-        split = path.parent.name
-        for record in tf.data.TFRecordDataset(str(path)):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name == "scalars":
-                    scalar = float(tf.make_ndarray(value.tensor))
-                    found.setdefault(split, {}).setdefault(value.tag, []).append((int(event.step), scalar))
+    for path, tag, step, value in scalar_events(log_dir):
+        found.setdefault(path.parent.name, {}).setdefault(tag, []).append((step, value))
     return found
 
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from keras_prelu._validation import check_number
 from keras_prelu.diagnostics import _data, _graph, _kinds
-from keras_prelu.diagnostics._summary import SummaryLogger
+from keras_prelu.summaries import SummaryLogger
 
 
 @dataclasses.dataclass

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from keras_prelu.diagnostics import _graph, _kinds
-from keras_prelu.diagnostics._summary import SummaryLogger
+from keras_prelu.summaries import SummaryLogger
 
 
 class SlopeWarning(UserWarning):

@@ -6,6 +6,7 @@ plugin metadata TensorBoard expects ("scalars", "histograms") produces the
 same event files with TensorFlow alone. The writer is created lazily.
 """
 
+import pathlib
 import re
 
 import numpy as np
@@ -42,7 +43,7 @@ def histogram_buckets(values, bins=30):
 
 
 class SummaryLogger:
-    """Writes scalars and histograms to `log_dir`; a no-op without a log dir."""
+    """Writes scalars and histograms to `log_dir` (flushed after each write); a no-op without a log dir."""
 
     def __init__(self, log_dir):
         self.log_dir = log_dir
@@ -79,16 +80,19 @@ class SummaryLogger:
             self._writer.flush()
 
 
-def read_scalars(log_dir):
-    """{tag: [(step, value), ...]} from the event files under `log_dir` (for tests and tools)."""
-    import pathlib
-
-    found = {}
+def scalar_events(log_dir):
+    """(event file path, tag, step, value) for every scalar under `log_dir`, file by file."""
     for path in sorted(pathlib.Path(log_dir).rglob("events.out.tfevents.*")):
         for record in tf.data.TFRecordDataset(str(path)):
             event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 if value.metadata.plugin_data.plugin_name == "scalars":
-                    scalar = tf.make_ndarray(value.tensor)
-                    found.setdefault(value.tag, []).append((int(event.step), float(scalar)))
+                    yield path, value.tag, int(event.step), float(tf.make_ndarray(value.tensor))
+
+
+def read_scalars(log_dir):
+    """{tag: [(step, value), ...]} from the event files under `log_dir` (for tests and tools)."""
+    found = {}
+    for _, tag, step, value in scalar_events(log_dir):
+        found.setdefault(tag, []).append((step, value))
     return found
