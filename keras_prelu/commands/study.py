@@ -1,39 +1,11 @@
 """`keras-prelu compare MODEL ...` (the activation study) and `keras-prelu plot RUN_DIR` (one run's figures)."""
 
 import argparse
-import math
 import sys
 
+from keras_prelu.commands._flags import auto_or, number, usage_error, whole
+
 _PROGRESS = ("auto", "bar", "lines", "none")
-
-
-def _usage_error(message):
-    from keras_prelu.cli import UsageError
-
-    return UsageError(message)
-
-
-def _whole(flag, minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a whole number >= {minimum}, not {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{flag} takes a whole number >= {minimum}, not {text!r}")
-        return value
-
-    return parse
-
-
-def _timing_steps(text):
-    if text == "auto":
-        return text
-    try:
-        return _whole("--timing-steps", 0)(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"--timing-steps takes 'auto' or a whole number >= 0, not {text!r}") from None
 
 
 def _seeds(text):
@@ -46,21 +18,6 @@ def _seeds(text):
             f"--seeds takes the number of seeds, a whole number >= 1 (seeds 0..K-1), not {text!r}"
         )
     return value
-
-
-def _number(flag, low, high, strict_low=True):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a number, not {text!r}") from None
-        too_low = value <= low if strict_low else value < low
-        if too_low or math.isnan(value) or (high is not None and value > high):
-            bound = f"in ({low:g}, {high:g}]" if high is not None else f"> {low:g}"
-            raise argparse.ArgumentTypeError(f"{flag} takes a number {bound}, not {text!r}")
-        return value
-
-    return parse
 
 
 def _activations(text):
@@ -89,26 +46,26 @@ def register(subparsers):
                          help="'digits' (default, bundled) or a TFDS name such as fashion_mnist")
     compare.add_argument("--activations", type=_activations, default=list(DEFAULT_ACTIVATIONS),
                          help=f"comma-separated, default {','.join(DEFAULT_ACTIVATIONS)}")
-    compare.add_argument("--epochs", type=_whole("--epochs", 1), help="default: the recipe's")
+    compare.add_argument("--epochs", type=whole("--epochs", 1), help="default: the recipe's")
     compare.add_argument("--seeds", type=_seeds, default=2, help="number of seeds, 0..K-1 (default 2)")
     compare.add_argument("--out", help="study directory (default runs/study-ARCH-DATASET-TIME)")
     compare.add_argument("--recipe", help="training recipe: default (AdamW, cosine) or resnet-cifar")
-    compare.add_argument("--batch-size", type=_whole("--batch-size", 1))
-    compare.add_argument("--lr", dest="learning_rate", type=_number("--lr", 0.0, None),
+    compare.add_argument("--batch-size", type=whole("--batch-size", 1))
+    compare.add_argument("--lr", dest="learning_rate", type=number("--lr", low_open=True),
                          help="peak learning rate")
-    compare.add_argument("--warmup-epochs", type=_number("--warmup-epochs", 0.0, None, strict_low=False),
+    compare.add_argument("--warmup-epochs", type=number("--warmup-epochs"),
                          help="linear warmup length (default: the recipe's)")
     compare.add_argument("--data-dir", help="TFDS data folder with prepared datasets")
     compare.add_argument("--no-download", dest="download", action="store_const", const=False,
                          help="never download; fail if the dataset is not prepared")
-    compare.add_argument("--fgsm-epsilon", type=_number("--fgsm-epsilon", 0.0, 1.0), default=0.01,
+    compare.add_argument("--fgsm-epsilon", type=number("--fgsm-epsilon", 0.0, 1.0, low_open=True), default=0.01,
                          help="FGSM budget in [0, 1] pixel units (default 0.01)")
-    compare.add_argument("--attack-examples", type=_whole("--attack-examples", 1), default=2000,
+    compare.add_argument("--attack-examples", type=whole("--attack-examples", 1), default=2000,
                          help="test images for FGSM and input gradients (default 2000)")
-    compare.add_argument("--timing-steps", type=_timing_steps, default="auto",
+    compare.add_argument("--timing-steps", type=auto_or(whole("--timing-steps", 0), "--timing-steps", "a whole number >= 0"), default="auto",
                          help="training steps per timing round: 'auto' (default, about 1 s a "
                          "round) or a number; 0 skips the step-time measurement")
-    compare.add_argument("--timing-rounds", type=_whole("--timing-rounds", 1), default=5)
+    compare.add_argument("--timing-rounds", type=whole("--timing-rounds", 1), default=5)
     compare.add_argument("--progress", choices=_PROGRESS, default="auto",
                          help="epoch progress of the training code (auto: a bar on a terminal)")
     compare.set_defaults(func=run_compare)
@@ -160,7 +117,7 @@ def run_compare(args):
             command=experiment.command_line(),
         )
     except _user_errors() as error:
-        raise _usage_error(str(error).splitlines()[0]) from None
+        raise usage_error(str(error).splitlines()[0]) from None
     print(f"{result['report']}: {len(result['rows'])} activations, "
           f"{len(result['trained'])} cells trained, {len(result['skipped'])} skipped")
     return 0
@@ -174,7 +131,7 @@ def run_plot(args):
                                  download=args.download, measure_model=args.measure,
                                  stream=sys.stderr)
     except _user_errors() as error:
-        raise _usage_error(str(error).splitlines()[0]) from None
+        raise usage_error(str(error).splitlines()[0]) from None
     for path in figures.values():
         print(path)
     return 0

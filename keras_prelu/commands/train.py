@@ -1,7 +1,8 @@
 """`keras-prelu train NAME ...` and `keras-prelu evaluate RUN_DIR ...`."""
 
-import argparse
 import sys
+
+from keras_prelu.commands._flags import auto_or, number, usage_error, whole
 
 _PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 _OPTIMIZERS = ("adamw", "sgd")
@@ -9,46 +10,6 @@ _SCHEDULES = ("constant", "cosine", "step")
 _AUGMENTS = ("none", "pad_crop", "pad_crop_flip")
 _STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 _PROGRESS = ("auto", "bar", "lines", "none")
-
-
-def _usage_error(message):
-    from keras_prelu.cli import UsageError
-
-    return UsageError(message)
-
-
-def _positive_int(flag):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a whole number >= 1, not {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} takes a whole number >= 1, not {text!r}")
-        return value
-
-    return parse
-
-
-def _number(flag, minimum=0.0, strict=False, maximum=None):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a number, not {text!r}") from None
-        low = value <= minimum if strict else value < minimum
-        if low or value != value or (maximum is not None and value >= maximum):
-            bounds = f"{'>' if strict else '>='} {minimum}" + (f" and < {maximum}" if maximum else "")
-            raise argparse.ArgumentTypeError(f"{flag} takes a number {bounds}, not {text!r}")
-        return value
-
-    return parse
-
-
-def _steps_per_execution(text):
-    if text == "auto":
-        return text
-    return _positive_int("--steps-per-execution")(text)
 
 
 def register(subparsers):
@@ -63,15 +24,15 @@ def register(subparsers):
                        "fashion_mnist, cifar10, cifar100, ...")
     train.add_argument("--recipe", help="training recipe: default (AdamW, cosine) or resnet-cifar "
                        "(He et al. 2016)")
-    train.add_argument("--epochs", type=_positive_int("--epochs"))
-    train.add_argument("--batch-size", type=_positive_int("--batch-size"), help="global batch size")
-    train.add_argument("--lr", type=_number("--lr", strict=True), dest="learning_rate",
+    train.add_argument("--epochs", type=whole("--epochs"))
+    train.add_argument("--batch-size", type=whole("--batch-size"), help="global batch size")
+    train.add_argument("--lr", type=number("--lr", low_open=True), dest="learning_rate",
                        help="peak learning rate")
     train.add_argument("--optimizer", choices=_OPTIMIZERS)
     train.add_argument("--schedule", choices=_SCHEDULES)
-    train.add_argument("--weight-decay", type=_number("--weight-decay"),
+    train.add_argument("--weight-decay", type=number("--weight-decay"),
                        help="as published: L2 for SGD, decoupled for AdamW; never on PReLU slopes")
-    train.add_argument("--warmup-epochs", type=_number("--warmup-epochs"))
+    train.add_argument("--warmup-epochs", type=number("--warmup-epochs"))
     train.add_argument("--augment", choices=_AUGMENTS, help="override the recipe's augmentation")
     train.add_argument("--precision", choices=_PRECISIONS)
     xla = train.add_mutually_exclusive_group()
@@ -79,7 +40,7 @@ def register(subparsers):
                      help="compile the steps with XLA")
     xla.add_argument("--no-xla", dest="jit_compile", action="store_const", const=False,
                      help="plain graph mode (default on CPU, where it measured faster)")
-    train.add_argument("--steps-per-execution", type=_steps_per_execution,
+    train.add_argument("--steps-per-execution", type=auto_or(whole("--steps-per-execution"), "--steps-per-execution", "a whole number >= 1"),
                        help="training steps per compiled call, or 'auto' (default)")
     train.add_argument("--data-dir", help="TFDS data folder with prepared datasets")
     train.add_argument("--no-download", dest="download", action="store_const", const=False,
@@ -87,13 +48,13 @@ def register(subparsers):
     train.add_argument("--out", help="run directory (default runs/NAME-DATASET-TIME)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--seed", type=int)
-    train.add_argument("--val-split", type=_number("--val-split", maximum=1.0),
+    train.add_argument("--val-split", type=number("--val-split", high=1.0, high_open=True),
                        help="fraction of train held out for validation (default 0: validate on test)")
     train.add_argument("--strategy", choices=_STRATEGIES,
                        help="tf.distribute strategy (auto: TF_CONFIG workers, else local GPUs, else one device)")
     train.add_argument("--progress", choices=_PROGRESS, help="progress display (auto: a bar on a terminal, "
                        "else lines)")
-    train.add_argument("--progress-every", type=_number("--progress-every"), default=10.0, metavar="SECONDS",
+    train.add_argument("--progress-every", type=number("--progress-every"), default=10.0, metavar="SECONDS",
                        help="with --progress lines: at most one line per this many seconds (default 10; "
                        "0: after every compiled call)")
     train.set_defaults(func=run_train)
@@ -106,7 +67,7 @@ def register(subparsers):
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--dataset", help="default: the dataset the run trained on")
     evaluate.add_argument("--split", choices=("test", "train", "val"), default="test")
-    evaluate.add_argument("--batch-size", type=_positive_int("--batch-size"), default=256)
+    evaluate.add_argument("--batch-size", type=whole("--batch-size"), default=256)
     evaluate.add_argument("--data-dir")
     evaluate.add_argument("--no-download", dest="download", action="store_false")
     xla = evaluate.add_mutually_exclusive_group()
@@ -152,7 +113,7 @@ def run_train(args):
             command=experiment.command_line(),
         )
     except _user_errors() as error:
-        raise _usage_error(str(error).splitlines()[0]) from None
+        raise usage_error(str(error).splitlines()[0]) from None
     if result["chief"]:
         card = result["card"]
         progress.summary(
@@ -194,7 +155,7 @@ def run_evaluate(args):
             jit_compile="auto" if args.jit_compile is None else args.jit_compile,
         )
     except _user_errors() as error:
-        raise _usage_error(str(error).splitlines()[0]) from None
+        raise usage_error(str(error).splitlines()[0]) from None
     print(
         f"{result['dataset']} {result['split']}: accuracy {100 * result['accuracy']:.2f}% "
         f"loss {result['loss']:.4f} ({result['examples']} images, {result['source']})"

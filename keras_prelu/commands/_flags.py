@@ -1,0 +1,61 @@
+"""Flag parsers shared by the commands: each rejects a bad value with one line naming the flag."""
+
+import argparse
+import math
+
+
+def usage_error(message):
+    """The CLI's one-line user error (exit code 2)."""
+    from keras_prelu.cli import UsageError
+
+    return UsageError(message)
+
+
+def whole(flag, minimum=1):
+    """Parser for a whole number >= `minimum`."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number >= {minimum}, not {text!r}")
+        return value
+
+    return parse
+
+
+def number(flag, low=0.0, high=None, low_open=False, high_open=False):
+    """Parser for a number between `low` and `high` (None: unbounded), ends open or closed."""
+    if high is None:
+        bounds = f"{'>' if low_open else '>='} {low:g}"
+    else:
+        bounds = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a number, not {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if math.isnan(value) or too_low or too_high:
+            raise argparse.ArgumentTypeError(f"{flag} takes a number {bounds}, not {text!r}")
+        return value
+
+    return parse
+
+
+def auto_or(parse, flag, alternative):
+    """Parser accepting 'auto' or what `parse` accepts (described as `alternative`)."""
+
+    def parse_auto(text):
+        if text == "auto":
+            return text
+        try:
+            return parse(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"{flag} takes 'auto' or {alternative}, not {text!r}") from None
+
+    return parse_auto
