@@ -75,6 +75,7 @@ class ForwardOp : public OpKernel {
     const float* ap = alpha.flat<float>().data();
     float* yp = y->flat<float>().data();
     const int64_t n = l.size();
+    if (n == 0) return;
     const int64_t length = ChunkLength(l);
     const int64_t chunks = (n + length - 1) / length;
     const Vec tiled = l.inner == 1 ? TiledSlopes(ap, l.channels, length) : Vec();
@@ -116,6 +117,10 @@ class BackwardOp : public OpKernel {
     const float* gp = upstream.flat<float>().data();
     float* dxp = dx->flat<float>().data();
     const int64_t n = l.size();
+    if (n == 0) {
+      dalpha->flat<float>().setZero();
+      return;
+    }
     const int64_t length = ChunkLength(l);
     const int64_t chunks = (n + length - 1) / length;
     const Vec tiled = l.inner == 1 ? TiledSlopes(ap, l.channels, length) : Vec();
