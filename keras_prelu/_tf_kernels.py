@@ -124,6 +124,40 @@ def _native_prelu(module, x, alpha):
     return _prelu(x, alpha)
 
 
+def _native_gradient_of_forward(op, grad_y):
+    """Gradient of `KerasPreluForward` (used when the op is differentiated directly)."""
+    x, alpha, dims = op.inputs
+    dx, dalpha = native.load().keras_prelu_backward(x, alpha, grad_y, dims)
+    return dx, dalpha, None
+
+
+def _native_gradient_of_backward(op, grad_dx, grad_dalpha):
+    """Gradient of `KerasPreluBackward`, for second-order derivatives (gradient penalties).
+
+    With x viewed as (outer, channels, inner), u = upstream, and incoming
+    gradients Gdx (like x) and Gda (per channel), over the entries where x < 0:
+    d/du = alpha * Gdx + x * Gda (Gdx elsewhere), d/dx = u * Gda (0 elsewhere:
+    the gradient is piecewise constant in x), d/dalpha = sum of u * Gdx.
+    """
+    x, alpha, upstream, dims = op.inputs
+    x3 = tf.reshape(x, dims)
+    u3 = tf.reshape(upstream, dims)
+    a3 = tf.reshape(alpha, [1, -1, 1])
+    gdx3 = tf.zeros_like(x3) if grad_dx is None else tf.reshape(grad_dx, dims)
+    gda3 = tf.zeros_like(a3) if grad_dalpha is None else tf.reshape(grad_dalpha, [1, -1, 1])
+    negative = x3 < 0
+    zeros = tf.zeros_like(x3)
+    d_upstream = tf.where(negative, a3 * gdx3 + x3 * gda3, gdx3)
+    d_x = tf.where(negative, u3 * gda3, zeros)
+    d_alpha = tf.reduce_sum(tf.where(negative, u3 * gdx3, zeros), axis=[0, 2])
+    return (tf.reshape(d_x, tf.shape(x)), tf.reshape(d_alpha, tf.shape(alpha)),
+            tf.reshape(d_upstream, tf.shape(upstream)), None)
+
+
+tf.RegisterGradient("KerasPreluForward")(_native_gradient_of_forward)
+tf.RegisterGradient("KerasPreluBackward")(_native_gradient_of_backward)
+
+
 def prelu(x, alpha, reduce_axes):
     """PReLU with a hand-written gradient; `reduce_axes` sums dalpha to alpha's shape."""
     module = _native_module(x, alpha)
