@@ -15,11 +15,16 @@ Two implementations of the same function and gradient:
 import functools
 
 import tensorflow as tf
-from tensorflow.python.eager import record
 from tensorflow.python.framework import ops as tf_ops
 from tensorflow.python.saved_model import save_context
 
 from keras_prelu import native
+
+try:  # TensorFlow's private tape API: without it the native kernels are never chosen.
+    from tensorflow.python.eager.record import could_possibly_record as _tape_may_record
+except ImportError:  # pragma: no cover - other TensorFlow versions
+    def _tape_may_record():
+        return False
 
 
 @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
@@ -91,7 +96,7 @@ def _native_module(x, alpha):
     """The native op module when it should run this call, else None."""
     if x.dtype != tf.float32 or alpha.dtype != tf.float32:
         return None
-    if not record.could_possibly_record():  # inference: keep graphs converter-friendly
+    if not _tape_may_record():  # inference: keep graphs converter-friendly
         return None
     if _in_xla_context() or save_context.in_save_context() or _gpu_visible():
         return None
