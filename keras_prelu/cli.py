@@ -7,6 +7,7 @@ which prints one line and exits with code 2.
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
@@ -32,7 +33,19 @@ def build_parser():
     return parser
 
 
+def _show_package_messages():
+    """Print the package's own log lines (e.g. the one-time kernel compilation) on stderr."""
+    log = logging.getLogger("keras_prelu")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def main(argv=None):
+    _show_package_messages()
     try:
         args = build_parser().parse_args(argv)
         return args.func(args) or 0

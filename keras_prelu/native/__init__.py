@@ -96,8 +96,9 @@ def compile_library(output, compiler=None, timeout=600):
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
-            message = (result.stderr or result.stdout).strip().splitlines()
-            raise RuntimeError(f"{compiler} failed: {' '.join(message[-3:])[:500]}")
+            message = " ".join((result.stderr or result.stdout).strip().splitlines()[-3:])[:500]
+            raise RuntimeError(f"{compiler} failed with exit code {result.returncode}"
+                               + (f": {message}" if message else ""))
         os.replace(tmp, output)
     finally:
         if os.path.exists(tmp):
@@ -123,7 +124,7 @@ def load():
 
             path = library_path()
             if not path.exists():
-                _log.info("keras_prelu: compiling the native PReLU kernels into %s (once)", path)
+                _log.info("keras_prelu: compiling the native PReLU kernels (once, 10-20 s) into %s", path)
                 compile_library(path)
             _state["module"] = tf.load_op_library(str(path))
             _state["reason"] = f"loaded from {path}"
