@@ -6,6 +6,7 @@ which prints one line and exits with code 2.
 """
 
 import argparse
+import contextlib
 import importlib
 import logging
 import pkgutil
@@ -33,22 +34,29 @@ def build_parser():
     return parser
 
 
-def _show_package_messages():
-    """Print the package's own log lines (e.g. the one-time kernel compilation) on stderr."""
+@contextlib.contextmanager
+def _package_messages_on_stderr():
+    """Show the package's own log lines (the one-time kernel compilation) during a command."""
     log = logging.getLogger("keras_prelu")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
 
 
 def main(argv=None):
-    _show_package_messages()
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args) or 0
+        with _package_messages_on_stderr():
+            return args.func(args) or 0
     except UsageError as error:
         print(f"keras-prelu: error: {error}", file=sys.stderr)
         return 2

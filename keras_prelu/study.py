@@ -160,7 +160,7 @@ def resolve_architecture(name, activations=DEFAULT_ACTIVATIONS):
         raise StudyError(
             f"unknown model {name!r}: {hint}give an architecture such as "
             f"{', '.join(families[:4])} or a zoo name such as mlp3x256_prelu "
-            "(`keras-prelu models list` shows all)"
+            "(`keras-prelu list` shows all)"
         )
     missing = [model_name(architecture, a) for a in activations if model_name(architecture, a) not in known]
     if missing:

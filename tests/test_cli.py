@@ -14,3 +14,15 @@ def test_user_error_is_one_line_on_stderr_with_exit_code_2():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "no_such_model" in lines[0]
+
+
+def test_package_log_lines_show_during_a_command_only(capsys):
+    import logging
+
+    from keras_prelu import cli
+
+    log = logging.getLogger("keras_prelu")
+    before = (list(log.handlers), log.level, log.propagate)
+    assert cli.main(["list", "resnet20_*"]) == 0
+    assert (list(log.handlers), log.level, log.propagate) == before
+    assert "resnet20_prelu" in capsys.readouterr().out

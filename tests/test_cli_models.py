@@ -1,4 +1,4 @@
-"""`keras-prelu models list [PATTERN]` and `keras-prelu models info NAME`."""
+"""`keras-prelu list [PATTERN]`, `keras-prelu info NAME` and their `keras-prelu models ...` forms."""
 
 import pytest
 
@@ -52,3 +52,11 @@ def test_unknown_name_is_a_usage_error(capsys, name):
 def test_missing_sub_command_is_a_usage_error(capsys):
     assert cli.main(["models"]) == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["list", "resnet*"], ["info", "resnet20_prelu"]])
+def test_top_level_list_and_info_equal_the_models_group(capsys, argv):
+    assert cli.main(argv) == 0
+    top_level = capsys.readouterr().out
+    assert cli.main(["models", *argv]) == 0
+    assert top_level and top_level == capsys.readouterr().out

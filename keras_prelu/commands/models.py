@@ -1,4 +1,7 @@
-"""`keras-prelu models list [PATTERN]` and `keras-prelu models info NAME`: browse the model zoo."""
+"""Browse the model zoo: `keras-prelu list [PATTERN]`, `keras-prelu info NAME`.
+
+The same two commands are also `keras-prelu models list|info`.
+"""
 
 import sys
 
@@ -41,12 +44,16 @@ def _info(args):
     return 0
 
 
-def register(subparsers):
-    parser = subparsers.add_parser("models", help="list the model zoo and describe its models")
-    commands = parser.add_subparsers(dest="models_command", required=True)
-    listing = commands.add_parser("list", help="registered model names matching PATTERN")
+def _add_list_and_info(subparsers):
+    listing = subparsers.add_parser("list", help="registered model names matching PATTERN")
     listing.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, default '*'")
     listing.set_defaults(func=_list)
-    details = commands.add_parser("info", help="family, depth, parameters, paper of model NAME")
+    details = subparsers.add_parser("info", help="family, depth, parameters, paper of model NAME")
     details.add_argument("name")
     details.set_defaults(func=_info)
+
+
+def register(subparsers):
+    _add_list_and_info(subparsers)
+    parser = subparsers.add_parser("models", help="the same list and info, grouped")
+    _add_list_and_info(parser.add_subparsers(dest="models_command", required=True))
