@@ -1,6 +1,7 @@
 """Flag parsers shared by the commands: each rejects a bad value with one line naming the flag."""
 
 import argparse
+import contextlib
 import math
 
 
@@ -9,6 +10,18 @@ def usage_error(message):
     from keras_prelu.cli import UsageError
 
     return UsageError(message)
+
+
+@contextlib.contextmanager
+def user_errors_as_usage(*extra_types):
+    """Report the package's user-error exceptions (bad config, data, checkpoint, and
+    `extra_types`) as the CLI's one-line usage error: their first line, exit code 2."""
+    from keras_prelu import data, experiment, runs
+
+    try:
+        yield
+    except (experiment.ConfigError, data.DataError, runs.CheckpointError, *extra_types) as error:
+        raise usage_error(str(error).splitlines()[0]) from None
 
 
 def whole(flag, minimum=1):

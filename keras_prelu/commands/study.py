@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from keras_prelu.commands._flags import auto_or, number, usage_error, whole
+from keras_prelu.commands._flags import auto_or, number, user_errors_as_usage, whole
 
 _PROGRESS = ("auto", "bar", "lines", "none")
 
@@ -86,16 +86,10 @@ def register(subparsers):
     plot.set_defaults(func=run_plot)
 
 
-def _user_errors():
-    from keras_prelu import data, experiment, runs, study
-
-    return (study.StudyError, experiment.ConfigError, data.DataError, runs.CheckpointError)
-
-
 def run_compare(args):
     from keras_prelu import experiment, study
 
-    try:
+    with user_errors_as_usage(study.StudyError):
         result = study.compare(
             args.model,
             dataset=args.dataset,
@@ -116,8 +110,6 @@ def run_compare(args):
             progress=args.progress,
             command=experiment.command_line(),
         )
-    except _user_errors() as error:
-        raise usage_error(str(error).splitlines()[0]) from None
     print(f"{result['report']}: {len(result['rows'])} activations, "
           f"{len(result['trained'])} cells trained, {len(result['skipped'])} skipped")
     return 0
@@ -126,12 +118,10 @@ def run_compare(args):
 def run_plot(args):
     from keras_prelu import study
 
-    try:
+    with user_errors_as_usage(study.StudyError):
         figures = study.plot_run(args.run_dir, out=args.out, data_dir=args.data_dir,
                                  download=args.download, measure_model=args.measure,
                                  stream=sys.stderr)
-    except _user_errors() as error:
-        raise usage_error(str(error).splitlines()[0]) from None
     for path in figures.values():
         print(path)
     return 0

@@ -2,7 +2,7 @@
 
 import sys
 
-from keras_prelu.commands._flags import auto_or, number, usage_error, whole
+from keras_prelu.commands._flags import auto_or, number, user_errors_as_usage, whole
 
 _PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 _OPTIMIZERS = ("adamw", "sgd")
@@ -76,16 +76,10 @@ def register(subparsers):
     evaluate.set_defaults(func=run_evaluate)
 
 
-def _user_errors():
-    from keras_prelu import data, experiment, runs
-
-    return (experiment.ConfigError, data.DataError, runs.CheckpointError)
-
-
 def run_train(args):
     from keras_prelu import experiment, progress
 
-    try:
+    with user_errors_as_usage():
         result = experiment.train(
             args.model,
             dataset=args.dataset,
@@ -112,8 +106,6 @@ def run_train(args):
             progress_every=args.progress_every,
             command=experiment.command_line(),
         )
-    except _user_errors() as error:
-        raise usage_error(str(error).splitlines()[0]) from None
     if result["chief"]:
         card = result["card"]
         progress.summary(
@@ -148,14 +140,12 @@ def _xla_line(result):
 def run_evaluate(args):
     from keras_prelu import experiment
 
-    try:
+    with user_errors_as_usage():
         result = experiment.evaluate(
             args.run_dir, args.dataset, data_dir=args.data_dir, download=args.download,
             batch_size=args.batch_size, split=args.split,
             jit_compile="auto" if args.jit_compile is None else args.jit_compile,
         )
-    except _user_errors() as error:
-        raise usage_error(str(error).splitlines()[0]) from None
     print(
         f"{result['dataset']} {result['split']}: accuracy {100 * result['accuracy']:.2f}% "
         f"loss {result['loss']:.4f} ({result['examples']} images, {result['source']})"
