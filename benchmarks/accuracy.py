@@ -49,7 +49,7 @@ def main():
     parser.add_argument("--out", help="folder for the run directories (default: a temporary one)")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras_prelu import experiment
+    from keras_prelu.training import experiment
 
     names = sorted(TASKS) if args.task == "all" else [args.task]
     seeds = [int(s) for s in args.seeds.split(",")]

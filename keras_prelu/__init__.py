@@ -5,13 +5,12 @@
     init = keras_prelu.kernel_initializer_for("prelu")  # Var(W) = 2 / (n * 1.0625)
 """
 
-from keras_prelu import _startup
+from keras_prelu.utils import startup
 
-if _startup.running_as_command():
-    _startup.quiet_tensorflow_import()
+if startup.running_as_command():
+    startup.quiet_tensorflow_import()
 
-from keras_prelu import constraints, initializers, layers, ops, optimizers
-from keras_prelu import blocks  # noqa: F401  (registers the zoo's layers for .keras loading)
+from keras_prelu import activations, constraints, initializers, layers, ops, optimizers
 from keras_prelu.activations import (
     get_activation,
     kernel_initializer_for,
@@ -33,6 +32,7 @@ __all__ = [
     "PositiveSlope",
     "RReLU",
     "SlopeRange",
+    "activations",
     "constraints",
     "exclude_slopes_from_weight_decay",
     "get_activation",

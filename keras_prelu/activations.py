@@ -1,38 +1,86 @@
-"""Activation factory: a fresh rectifier layer by name, and the kernel initializer that matches it."""
+"""The rectifiers by name: one table, a fresh layer per call, and the kernel initializer that matches it.
 
-import difflib
+Every other part of the package (the zoo's name suffixes, the study, the
+diagnostics' slope reader) derives its activation names from `ACTIVATIONS`.
+"""
+
+import dataclasses
 
 import keras
 
 from keras_prelu import layers
 from keras_prelu.initializers import PReLUHeNormal, PReLUHeUniform
+from keras_prelu.utils.validation import suggest
 
-_FACTORIES = {
-    "relu": lambda **kw: keras.layers.ReLU(**kw),
-    "leaky_relu": lambda **kw: layers.LeakyReLU(**kw),
-    "prelu": lambda **kw: layers.PReLU(**kw),
-    "prelu_shared": lambda **kw: layers.PReLU(channel_shared=True, **kw),
-    "rrelu": lambda **kw: layers.RReLU(**kw),
-}
-_ALIASES = {"leaky": "leaky_relu", "leakyrelu": "leaky_relu"}
+
+@dataclasses.dataclass(frozen=True)
+class ActivationSpec:
+    """One rectifier: its name, the other spellings accepted, the zoo's model-name suffix,
+    whether its slope is learned, and how to build its layer."""
+
+    name: str
+    zoo_suffix: str
+    learnable: bool
+    factory: object
+    aliases: tuple = ()
+
+    def build(self, **kwargs):
+        return self.factory(**kwargs)
+
+
+ACTIVATIONS = (
+    ActivationSpec("relu", "relu", False, lambda **kw: keras.layers.ReLU(**kw)),
+    ActivationSpec("leaky_relu", "leaky", False, lambda **kw: layers.LeakyReLU(**kw),
+                   aliases=("leaky", "leakyrelu")),
+    ActivationSpec("prelu", "prelu", True, lambda **kw: layers.PReLU(**kw)),
+    ActivationSpec("prelu_shared", "prelu_shared", True,
+                   lambda **kw: layers.PReLU(channel_shared=True, **kw)),
+    ActivationSpec("rrelu", "rrelu", False, lambda **kw: layers.RReLU(**kw)),
+)
+_BY_NAME = {spec.name: spec for spec in ACTIVATIONS}
+_BY_SPELLING = {alias: spec for spec in ACTIVATIONS for alias in (spec.name, *spec.aliases)}
 
 
 def known_activations():
     """The names `get_activation` accepts."""
-    return sorted(_FACTORIES)
+    return sorted(_BY_NAME)
 
 
-def _canonical_name(name):
-    key = name.lower()
-    key = _ALIASES.get(key, key)
-    if key not in _FACTORIES:
-        close = difflib.get_close_matches(key, known_activations(), n=3)
-        hint = f" Did you mean {close}?" if close else ""
+def activation_spec(name):
+    """The `ActivationSpec` of a name or alias (any case); unknown names raise a ValueError."""
+    spec = _BY_SPELLING.get(name.lower()) if isinstance(name, str) else None
+    if spec is None:
         raise ValueError(
-            f"Unknown activation. Known: {known_activations()}.{hint} "
-            f"Received: activation={name!r}"
+            f"Unknown activation. Known: {known_activations()}."
+            f"{suggest(str(name).lower(), known_activations())} Received: activation={name!r}"
         )
-    return key
+    return spec
+
+
+def canonical_name(name):
+    """The table's name for a name or alias: "Leaky" -> "leaky_relu"."""
+    return activation_spec(name).name
+
+
+def zoo_suffixes():
+    """{zoo model-name suffix: activation name}, in table order."""
+    return {spec.zoo_suffix: spec.name for spec in ACTIVATIONS}
+
+
+def inference_slope(name):
+    """The negative slope a fixed-slope activation uses at inference; None for learnable ones.
+
+    RReLU uses the mean of its random slope, (lower + upper) / 2.
+    """
+    spec = activation_spec(name)
+    return None if spec.learnable else inference_slope_of(spec.build())
+
+
+def inference_slope_of(layer):
+    """The negative slope a fixed-slope rectifier layer applies at inference (RReLU: its mean)."""
+    if isinstance(layer, layers.RReLU):
+        return float(layer.mean_slope)
+    return negative_slope_of(layer)
 
 
 def get_activation(activation, **kwargs):
@@ -43,7 +91,7 @@ def get_activation(activation, **kwargs):
     out twice: a fresh copy is built from its config.
     """
     if isinstance(activation, str):
-        return _FACTORIES[_canonical_name(activation)](**kwargs)
+        return activation_spec(activation).build(**kwargs)
     if isinstance(activation, type) and issubclass(activation, keras.layers.Layer):
         return activation(**kwargs)
     if isinstance(activation, keras.layers.Layer):

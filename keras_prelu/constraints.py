@@ -3,9 +3,8 @@
 import keras
 from keras import ops
 
-from keras_prelu._validation import check_number
+from keras_prelu.utils.validation import PACKAGE, check_number
 
-_PACKAGE = "keras_prelu"
 
 
 class SlopeConstraint(keras.constraints.Constraint):
@@ -20,7 +19,7 @@ class SlopeConstraint(keras.constraints.Constraint):
         raise NotImplementedError
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class SlopeRange(SlopeConstraint):
     """Clips every slope into `[min_value, max_value]`.
 
@@ -50,7 +49,7 @@ class SlopeRange(SlopeConstraint):
         return {"min_value": self.min_value, "max_value": self.max_value}
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class PositiveSlope(SlopeConstraint):
     """Keeps every slope >= `epsilon` > 0, so PReLU stays strictly increasing (invertible)."""
 
@@ -86,6 +85,3 @@ def get(identifier):
             f"name, a config dict or a callable. Received: constraint={identifier!r}"
         ) from error
 
-
-def serialize(constraint):
-    return keras.constraints.serialize(constraint)

@@ -7,9 +7,8 @@ initialisation, a0 = 1 the linear (LeCun) case.
 
 import keras
 
-from keras_prelu._validation import check_choice, check_number
+from keras_prelu.utils.validation import PACKAGE, check_choice, check_number
 
-_PACKAGE = "keras_prelu"
 _MODES = ("fan_in", "fan_out", "fan_avg")
 
 
@@ -39,7 +38,7 @@ class _PReLUVarianceScaling(keras.initializers.VarianceScaling):
         }
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class PReLUHeNormal(_PReLUVarianceScaling):
     """Truncated normal with Var(W) = 2 / (n * (1 + a0**2)), n the fan-in (or fan-out).
 
@@ -55,7 +54,7 @@ class PReLUHeNormal(_PReLUVarianceScaling):
     _distribution = "truncated_normal"
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class PReLUHeUniform(_PReLUVarianceScaling):
     """Uniform on [-l, l] with l = sqrt(6 / (n * (1 + a0**2))): the same variance as `PReLUHeNormal`."""
 

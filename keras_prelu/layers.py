@@ -5,10 +5,9 @@ from keras import ops
 
 from keras_prelu import constraints as slope_constraints
 from keras_prelu import ops as prelu_ops
-from keras_prelu._validation import check_choice, check_number
+from keras_prelu.utils.validation import PACKAGE, check_choice, check_int, check_number
 
-_PACKAGE = "keras_prelu"
-_DATA_FORMATS = ("channels_last", "channels_first")
+DATA_FORMATS = ("channels_last", "channels_first")
 
 
 def constant_value(initializer):
@@ -53,7 +52,7 @@ def _check_rank(layer, input_shape):
         )
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class PReLU(_RectifierLayer):
     """Parametric ReLU (He et al. 2015): `x` for `x >= 0`, `alpha * x` for `x < 0`.
 
@@ -98,17 +97,13 @@ class PReLU(_RectifierLayer):
             shared_axes = [shared_axes]
         if shared_axes is not None:
             for axis in shared_axes:
-                if isinstance(axis, bool) or not isinstance(axis, int) or axis < 1:
-                    raise ValueError(
-                        "`shared_axes` must hold axis indices >= 1 (axis 0 is the "
-                        f"batch). Received: shared_axes={shared_axes}"
-                    )
+                check_int("shared_axes", axis, minimum=1)  # axis 0 is the batch
         self.shared_axes = None if shared_axes is None else list(shared_axes)
         self.channel_shared = bool(channel_shared)
         self.data_format = check_choice(
             "data_format",
             keras.config.image_data_format() if data_format is None else data_format,
-            _DATA_FORMATS,
+            DATA_FORMATS,
         )
         self._check_initial_slope_fits_constraint()
 
@@ -205,7 +200,7 @@ class PReLU(_RectifierLayer):
         return constant_value(self.alpha_initializer)
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class LeakyReLU(_RectifierLayer):
     """Leaky ReLU with a fixed slope, default 0.01 (Maas et al. 2013; Keras's default is 0.3)."""
 
@@ -230,7 +225,7 @@ class LeakyReLU(_RectifierLayer):
         return input_shape
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class RReLU(_RectifierLayer):
     """Randomized leaky ReLU (Xu et al. 2015).
 
@@ -252,9 +247,7 @@ class RReLU(_RectifierLayer):
             raise ValueError(
                 f"`lower` must be <= `upper`. Received: lower={lower}, upper={upper}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
-        self.seed = seed
+        self.seed = None if seed is None else check_int("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_prelu._validation import check_number
+from keras_prelu.utils.validation import check_number
 
 
 def _broadcast_reduce_axes(x_shape, alpha_shape):

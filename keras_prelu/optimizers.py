@@ -1,18 +1,10 @@
 """Optimizers that never decay PReLU slopes (He et al. 2015: decay pushes them back to ReLU)."""
 
-import re
-
 import keras
 
-# Slope variables are named "alpha" (ours and keras.layers.PReLU's). Optimizers
-# see either the Keras variable ("alpha") or, on TensorFlow, the backing
-# tf.Variable ("layer_name/alpha:0").
-SLOPE_VARIABLE_PATTERN = r"(^|/)alpha(:\d+)?$"
+from keras_prelu.utils.models import SLOPE_VARIABLE_PATTERN, is_slope_variable
 
-
-def is_slope_variable(variable):
-    """Whether a variable is a rectifier slope, by its name."""
-    return re.search(SLOPE_VARIABLE_PATTERN, variable.name) is not None
+__all__ = ["SLOPE_VARIABLE_PATTERN", "exclude_slopes_from_weight_decay", "get", "is_slope_variable"]
 
 
 def exclude_slopes_from_weight_decay(optimizer):

@@ -7,7 +7,7 @@ import sys
 def test_user_error_is_one_line_on_stderr_with_exit_code_2():
     script = (
         "import sys; sys.argv[0] = 'keras-prelu'; "
-        "from keras_prelu.cli import main; sys.exit(main(['models', 'info', 'no_such_model']))"
+        "from keras_prelu.commands.main import main; sys.exit(main(['models', 'info', 'no_such_model']))"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
@@ -19,7 +19,7 @@ def test_user_error_is_one_line_on_stderr_with_exit_code_2():
 def test_package_log_lines_show_during_a_command_only(capsys):
     import logging
 
-    from keras_prelu import cli
+    from keras_prelu.commands import main as cli
 
     log = logging.getLogger("keras_prelu")
     before = (list(log.handlers), log.level, log.propagate)

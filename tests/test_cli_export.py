@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 import keras_prelu
-from keras_prelu import cli, export
+from keras_prelu import export
+from keras_prelu.commands import main as cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 

@@ -3,7 +3,7 @@
 import pytest
 
 import zoo
-from keras_prelu import cli
+from keras_prelu.commands import main as cli
 
 
 def test_list_prints_matching_names_one_per_line(capsys):

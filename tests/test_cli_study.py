@@ -2,7 +2,9 @@
 
 import pytest
 
-from keras_prelu import cli, experiment, study
+from keras_prelu import study
+from keras_prelu.commands import main as cli
+from keras_prelu.training import experiment
 
 
 @pytest.fixture
@@ -13,7 +15,7 @@ def no_training(monkeypatch):
         raise AssertionError("a user error must be reported before any training")
 
     monkeypatch.setattr(experiment, "train", refuse)
-    monkeypatch.setattr("keras_prelu.data.load", refuse)
+    monkeypatch.setattr("keras_prelu.training.data.load", refuse)
 
 
 def _error(capsys, argv):

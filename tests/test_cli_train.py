@@ -11,7 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from keras_prelu import cli, runs
+from keras_prelu.commands import main as cli
+from keras_prelu.training import runs
+from keras_prelu.utils.summaries import read_scalars
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TF_LOG_PREFIXES = ("WARNING: All log messages before absl", "I0000", "W0000", "E0000")
@@ -24,7 +26,7 @@ RESUME_ARGS = ["mlp3x256_prelu", "--epochs", "3", "--batch-size", "16", "--steps
 KERAS_PRELU = (
     [shutil.which("keras-prelu")]
     if shutil.which("keras-prelu")
-    else [sys.executable, "-c", "import sys; from keras_prelu.cli import main; sys.exit(main())"]
+    else [sys.executable, "-c", "import sys; from keras_prelu.commands.main import main; sys.exit(main())"]
 )
 
 
@@ -66,7 +68,7 @@ def test_train_writes_a_complete_run_directory(finished_run, capsys):
     assert card["recipe"]["name"] == "default" and card["results"]["epochs"] == 3
     assert 0.5 < card["results"]["test_accuracy"] <= 1.0
     assert card["results"]["training_seconds"] > 0
-    scalars = runs.read_scalars(run.log_dir)
+    scalars = read_scalars(run.log_dir, by_split=True)
     assert [step for step, _ in scalars["train"]["loss"]] == [1, 2, 3]
     assert len(scalars["validation"]["accuracy"]) == 3
 

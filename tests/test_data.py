@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_prelu import data as data_lib
+from keras_prelu.training import data as data_lib
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras_prelu import LeakyReLU, PReLU, RReLU
 from keras_prelu.diagnostics import NegativeFractionMonitor, measure_negative_fraction
 from keras_prelu.diagnostics import negative_fraction as nf_module
-from keras_prelu.summaries import read_scalars
+from keras_prelu.utils.summaries import read_scalars
 
 
 def _rng(seed=0):

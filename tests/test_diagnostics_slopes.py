@@ -9,7 +9,7 @@ import pytest
 
 from keras_prelu import PReLU
 from keras_prelu.diagnostics import SlopeTracker, SlopeWarning, slope_statistics
-from keras_prelu.summaries import read_scalars
+from keras_prelu.utils.summaries import read_scalars
 
 
 def _model():

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import keras_prelu
-from keras_prelu import runs
+from keras_prelu.training import runs
+from keras_prelu.utils.summaries import read_scalars
 
 
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
@@ -38,7 +39,7 @@ def test_a_kill_during_a_write_leaves_the_previous_checkpoint_usable(tmp_path):
     run.save_checkpoint(model, optimizer, {"epoch": 1, "step": 10})
     script = textwrap.dedent(f"""
         import os, sys, time
-        from keras_prelu import runs
+        from keras_prelu.training import runs
         def slow(tmp):
             with open(tmp, "wb") as handle:
                 handle.write(b"PK" + b"x" * 1000)
@@ -178,6 +179,6 @@ def test_tensorboard_scalars_without_the_tensorboard_package(tmp_path):
     for step in (1, 2):
         log.write("train", step, {"loss": 1.0 / step}, {"slopes/act": np.array([0.2, 0.3])})
     log.write("validation", 1, {"accuracy": 0.5})
-    scalars = runs.read_scalars(tmp_path)
+    scalars = read_scalars(tmp_path, by_split=True)
     assert scalars["train"]["loss"] == [(1, 1.0), (2, 0.5)]
     assert scalars["validation"]["accuracy"] == [(1, 0.5)]

@@ -19,7 +19,9 @@ import pytest
 pytest.importorskip("matplotlib")
 import matplotlib.image  # noqa: E402
 
-from keras_prelu import cli, experiment, runs, study  # noqa: E402
+from keras_prelu import study  # noqa: E402
+from keras_prelu.commands import main as cli  # noqa: E402
+from keras_prelu.training import experiment, runs  # noqa: E402
 
 ACTIVATIONS = ["relu", "prelu"]
 # Cheap measurement settings: the machinery is the same at any size.

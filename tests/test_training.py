@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 import keras_prelu
-from keras_prelu import optimizers, recipes, training
+from keras_prelu import optimizers, training
+from keras_prelu.training import recipes
 
 
 def _data(n=96, features=12, classes=3, seed=0):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_prelu import experiment
+from keras_prelu.training import experiment
 
 
 @pytest.mark.slow

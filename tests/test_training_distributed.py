@@ -24,7 +24,7 @@ ROOT = HERE.parent
 KERAS_PRELU = (
     [shutil.which("keras-prelu")]
     if shutil.which("keras-prelu")
-    else [sys.executable, "-c", "import sys; from keras_prelu.cli import main; sys.exit(main())"]
+    else [sys.executable, "-c", "import sys; from keras_prelu.commands.main import main; sys.exit(main())"]
 )
 
 

@@ -4,7 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_prelu import optimizers, recipes, schedules
+from keras_prelu import optimizers
+
+from keras_prelu.training import recipes, schedules
 
 
 def _values(schedule, steps):

@@ -1,4 +1,4 @@
-"""keras_prelu.blocks.ZeroPadShortcut: the option-A shortcut against NumPy, config and saving."""
+"""zoo.layers.ZeroPadShortcut: the option-A shortcut against NumPy, config and saving."""
 
 import json
 
@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_prelu.blocks import ZeroPadShortcut
+from zoo.layers import ZeroPadShortcut
 
 
 def _reference(x, channels, strides, channels_first=False):

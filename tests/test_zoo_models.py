@@ -13,7 +13,7 @@ import pytest
 
 import keras_prelu
 import zoo
-from zoo import _common, registry
+from zoo import blocks, registry
 
 ALL_MODELS = zoo.list_models()
 # Small inputs and few classes keep even ResNet-50 cheap on a CPU.
@@ -97,7 +97,7 @@ def test_representatives_cover_every_family_and_activation():
     assert families == set(SMALL)
     assert {registry.entry(name).family for name in REPRESENTATIVES} == families
     activations = {registry.entry(name).defaults["activation"] for name in REPRESENTATIVES}
-    assert activations == set(_common.ACTIVATION_SUFFIXES.values())
+    assert activations == set(blocks.ACTIVATION_SUFFIXES.values())
 
 
 def test_default_builds_cover_every_architecture_and_activation():
@@ -109,7 +109,7 @@ def test_default_builds_cover_every_architecture_and_activation():
             for n in DEFAULT_BUILDS
             if registry.entry(n).family == family
         }
-        assert built == set(_common.ACTIVATION_SUFFIXES.values())
+        assert built == set(blocks.ACTIVATION_SUFFIXES.values())
 
 
 @pytest.mark.parametrize(

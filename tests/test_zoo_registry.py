@@ -5,9 +5,9 @@ import pytest
 
 import keras_prelu
 import zoo
-from zoo import _common, registry
+from zoo import blocks, registry
 
-SUFFIXES = list(_common.ACTIVATION_SUFFIXES)
+SUFFIXES = list(blocks.ACTIVATION_SUFFIXES)
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_every_architecture_is_registered_with_every_activation():
     assert set(zoo.list_models()) == expected
     for name in expected:
         suffix = next(s for s in sorted(SUFFIXES, key=len, reverse=True) if name.endswith(f"_{s}"))
-        assert registry.entry(name).defaults["activation"] == _common.ACTIVATION_SUFFIXES[suffix]
+        assert registry.entry(name).defaults["activation"] == blocks.ACTIVATION_SUFFIXES[suffix]
 
 
 def test_list_models_natural_sort_and_patterns():

@@ -8,14 +8,17 @@
 Importing the package registers every family's variants.
 """
 
+from zoo import layers  # noqa: F401  (registers ZeroPadShortcut for .keras loading)
 from zoo.cifar_resnet import build_cifar_resnet
 from zoo.imagenet_resnet import build_imagenet_resnet
 from zoo.mlp import build_mlp
 from zoo.registry import get, info, list_models, register
+from zoo.layers import ZeroPadShortcut
 from zoo.weights import RUN_WEIGHT_FILES, load_weights
 
 __all__ = [
     "RUN_WEIGHT_FILES",
+    "ZeroPadShortcut",
     "build_cifar_resnet",
     "build_imagenet_resnet",
     "build_mlp",

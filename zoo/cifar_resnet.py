@@ -2,7 +2,8 @@
 
 import keras
 
-from zoo import _common
+from keras_prelu.utils.validation import check_int
+from zoo import blocks
 
 PAPER = "He et al. 2016, Deep Residual Learning for Image Recognition, section 4.2"
 PUBLISHED = {
@@ -37,33 +38,33 @@ def build_cifar_resnet(
     block of stages 2 and 3 halves the resolution, its shortcut subsamples
     and zero-pads the channels (option A, parameter-free).
     """
-    _common.check_int("depth", depth, minimum=8)
+    check_int("depth", depth, minimum=8)
     if (depth - 2) % 6:
         raise ValueError(
             f"`depth` must be 6n + 2 (20, 32, 44, 56, 110, ...). Received: depth={depth}"
         )
-    _common.check_int("width", width)
-    _common.check_int("num_classes", num_classes)
-    _common.check_norm(norm)
-    _common.check_activation(activation)
-    input_shape = _common.check_input_shape(input_shape, rank=3, spatial_none=True)
+    check_int("width", width, minimum=1)
+    check_int("num_classes", num_classes, minimum=1)
+    blocks.check_norm(norm)
+    blocks.check_activation(activation)
+    input_shape = blocks.check_input_shape(input_shape, rank=3, spatial_none=True)
 
     inputs = keras.Input(input_shape, name="input")
-    x = _common.conv_unit(inputs, width, 3, 1, activation, norm, "stem", "")
+    x = blocks.conv_unit(inputs, width, 3, 1, activation, norm, "stem", "")
     for stage, filters in enumerate((width, 2 * width, 4 * width), start=1):
         for block in range(1, (depth - 2) // 6 + 1):
             strides = 2 if stage > 1 and block == 1 else 1
-            x = _common.basic_block(
+            x = blocks.basic_block(
                 x, filters, strides, activation, norm, f"stage{stage}_block{block}", "zero_pad"
             )
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = _common.classifier(x, num_classes, classifier_activation)
+    outputs = blocks.classifier(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name or f"cifar_resnet{depth}")
 
 
 build_cifar_resnet.family = "cifar_resnet"
 
 for _arch, (_depth, _error) in VARIANTS.items():
-    _common.register_variants(
+    blocks.register_variants(
         _arch, build_cifar_resnet, {"depth": _depth}, PAPER, {**PUBLISHED, "value": _error}
     )

@@ -5,7 +5,8 @@ Basic blocks for ResNet-18/34, bottlenecks from ResNet-50 on.
 
 import keras
 
-from zoo import _common
+from keras_prelu.utils.validation import check_int
+from zoo import blocks
 
 PAPER = "He et al. 2016, Deep Residual Learning for Image Recognition, Table 1 (torchvision layout)"
 PUBLISHED = {
@@ -51,32 +52,32 @@ def build_imagenet_resnet(
         raise ValueError(
             f"`depth` must be one of {sorted(RESNET_SPECS)}. Received: depth={depth!r}"
         )
-    _common.check_int("width", width)
-    _common.check_int("num_classes", num_classes)
-    _common.check_norm(norm)
-    _common.check_activation(activation)
-    input_shape = _common.check_input_shape(input_shape, rank=3, spatial_none=True)
+    check_int("width", width, minimum=1)
+    check_int("num_classes", num_classes, minimum=1)
+    blocks.check_norm(norm)
+    blocks.check_activation(activation)
+    input_shape = blocks.check_input_shape(input_shape, rank=3, spatial_none=True)
     block_kind, blocks_per_stage = RESNET_SPECS[depth]
-    block_fn = _common.basic_block if block_kind == "basic" else _common.bottleneck_block
+    block_fn = blocks.basic_block if block_kind == "basic" else blocks.bottleneck_block
 
     inputs = keras.Input(input_shape, name="input")
-    x = _common.conv_unit(inputs, width, 7, 2, activation, norm, "stem", "")
+    x = blocks.conv_unit(inputs, width, 7, 2, activation, norm, "stem", "")
     x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
-    for stage, blocks in enumerate(blocks_per_stage, start=1):
+    for stage, block_count in enumerate(blocks_per_stage, start=1):
         filters = width * 2 ** (stage - 1)
-        for block in range(1, blocks + 1):
+        for block in range(1, block_count + 1):
             strides = 2 if stage > 1 and block == 1 else 1
             x = block_fn(
                 x, filters, strides, activation, norm, f"stage{stage}_block{block}", "projection"
             )
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = _common.classifier(x, num_classes, classifier_activation)
+    outputs = blocks.classifier(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name or f"resnet{depth}")
 
 
 build_imagenet_resnet.family = "imagenet_resnet"
 
 for _arch, (_depth, _top1) in VARIANTS.items():
-    _common.register_variants(
+    blocks.register_variants(
         _arch, build_imagenet_resnet, {"depth": _depth}, PAPER, {**PUBLISHED, "value": _top1}
     )

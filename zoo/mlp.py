@@ -2,7 +2,8 @@
 
 import keras
 
-from zoo import _common
+from keras_prelu.utils.validation import check_int, check_number
+from zoo import blocks
 
 # name: (hidden layers, units per layer); mlp30x128 is deep enough to show (in)stability at init.
 VARIANTS = {
@@ -28,29 +29,28 @@ def build_mlp(
 
     Returns logits unless `classifier_activation` is set.
     """
-    _common.check_int("depth", depth)
-    _common.check_int("width", width)
-    _common.check_int("num_classes", num_classes)
-    _common.check_norm(norm)
-    _common.check_activation(activation)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be a rate in [0, 1). Received: dropout={dropout!r}")
-    input_shape = _common.check_input_shape(input_shape)
+    check_int("depth", depth, minimum=1)
+    check_int("width", width, minimum=1)
+    check_int("num_classes", num_classes, minimum=1)
+    blocks.check_norm(norm)
+    blocks.check_activation(activation)
+    check_number("dropout", dropout, minimum=0.0, maximum=1.0, strict_maximum=True)
+    input_shape = blocks.check_input_shape(input_shape)
 
     inputs = keras.Input(input_shape, name="input")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for layer in range(1, depth + 1):
         prefix = f"layer{layer}"
-        x = _common.dense(x, width, activation, norm, f"{prefix}_dense")
-        x = _common.normalize(x, norm, f"{prefix}_bn")
-        x = _common.act(x, activation, f"{prefix}_act")
+        x = blocks.dense(x, width, activation, norm, f"{prefix}_dense")
+        x = blocks.normalize(x, norm, f"{prefix}_bn")
+        x = blocks.act(x, activation, f"{prefix}_act")
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"{prefix}_dropout")(x)
-    outputs = _common.classifier(x, num_classes, classifier_activation)
+    outputs = blocks.classifier(x, num_classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name or f"mlp{depth}x{width}")
 
 
 build_mlp.family = "mlp"
 
 for _arch, (_depth, _width) in VARIANTS.items():
-    _common.register_variants(_arch, build_mlp, {"depth": _depth, "width": _width})
+    blocks.register_variants(_arch, build_mlp, {"depth": _depth, "width": _width})

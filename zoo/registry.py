@@ -5,10 +5,12 @@ import difflib
 import fnmatch
 import inspect
 import math
-import re
 import types
 
 import keras
+
+from keras_prelu.utils.naming import natural_key
+from zoo import weights as weight_files
 
 _REGISTRY = {}
 
@@ -63,9 +65,6 @@ def _check_arguments(name, builder, arguments):
             )
 
 
-def _natural_key(name):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
 
 def _patterns(argument, value):
     if value is None:
@@ -89,7 +88,7 @@ def list_models(include="*", exclude=None):
         if any(fnmatch.fnmatchcase(name, p) for p in include)
         and not any(fnmatch.fnmatchcase(name, p) for p in exclude)
     ]
-    return sorted(names, key=_natural_key)
+    return sorted(names, key=natural_key)
 
 
 def entry(name):
@@ -101,7 +100,17 @@ def entry(name):
     raise ValueError(f"Unknown model.{hint} Received: name={name!r}")
 
 
-def _add(name, builder, defaults, fixed=(), family=None, paper=None, published=None, arch=None):
+def entries():
+    """Every `ModelEntry`, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def add_entry(name, builder, defaults, fixed=(), family=None, paper=None, published=None, arch=None):
+    """Register `builder` under `name` with `defaults`; `fixed` name the arguments that define it.
+
+    `register` is the user-facing form; the zoo's families register their
+    variants through this. A taken name raises ValueError.
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"A model name must be a non-empty string. Received: name={name!r}")
     if name in _REGISTRY:
@@ -136,16 +145,16 @@ def register(name, builder=None, **defaults):
     builder.
     """
     if callable(name) and builder is None and not defaults:
-        _add(name.__name__, name, {})
+        add_entry(name.__name__, name, {})
         return name
     if builder is None:
 
         def decorator(function):
-            _add(name, function, defaults)
+            add_entry(name, function, defaults)
             return function
 
         return decorator
-    _add(name, builder, defaults)
+    add_entry(name, builder, defaults)
     return builder
 
 
@@ -175,23 +184,21 @@ def get(name, weights=None, **overrides):
             f"The builder of {name!r} must return a keras.Model. Received: {type(model).__name__}"
         )
     if weights is not None:
-        from zoo import weights as weight_files
-
         weight_files.load_weights(model, weights)
     return model
 
 
-def info(name):
+def info(name, model=None):
     """A dict describing the model: family, depth, activation, default input and classes,
     parameters, the paper it follows and its published figure.
 
     `params` counts trainable parameters (what papers and torchvision report);
     `total_params` adds non-trainable state such as BatchNorm statistics.
-    Builds the model once.
+    Builds the model once, unless an already built `model` of this entry is given.
     """
     model_entry = entry(name)
     config = model_entry.config()
-    model = get(name)
+    model = get(name) if model is None else model
     activation = config.get("activation")
     input_shapes = [tuple(tensor.shape[1:]) for tensor in model.inputs]
     output_sizes = [tensor.shape[-1] for tensor in model.outputs]

@@ -2,7 +2,7 @@
 
 import sys
 
-from zoo import _common, registry
+from zoo import blocks, registry
 
 
 def _suffix(entry):
@@ -12,7 +12,7 @@ def _suffix(entry):
 
 def rows(include="*", exclude=None):
     """One dict per family: family, variants, depths, activations, params (of ReLU variants)."""
-    suffix_order = list(_common.ACTIVATION_SUFFIXES)
+    suffix_order = list(blocks.ACTIVATION_SUFFIXES)
     families = {}
     for name in registry.list_models(include, exclude):
         entry = registry.entry(name)
@@ -24,8 +24,8 @@ def rows(include="*", exclude=None):
         if suffix in suffix_order and suffix not in family["activations"]:
             family["activations"].append(suffix)
     first_registered = {}
-    for position, name in enumerate(registry._REGISTRY):
-        first_registered.setdefault(registry._REGISTRY[name].family, position)
+    for position, registered in enumerate(registry.entries()):
+        first_registered.setdefault(registered.family, position)
     table = []
     for family_name in sorted(families, key=first_registered.get):
         family = families[family_name]

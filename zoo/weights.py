@@ -7,16 +7,15 @@ holding one of `RUN_WEIGHT_FILES` (the first present, in that order, wins).
 import io
 import os
 import pathlib
-import re
 import tempfile
 import zipfile
 
 import h5py
 
-# File names looked for in a run directory, in order of preference.
-RUN_WEIGHT_FILES = ("model.keras", "final.weights.h5", "model.weights.h5")
+from keras_prelu.utils.naming import natural_key
+from keras_prelu.utils.run_layout import KERAS_ARCHIVE_WEIGHTS, RUN_WEIGHT_FILES
 
-_KERAS_ARCHIVE_WEIGHTS = "model.weights.h5"
+__all__ = ["RUN_WEIGHT_FILES", "check_fit", "load_weights", "resolve"]
 
 
 def resolve(path):
@@ -42,9 +41,6 @@ def resolve(path):
     return path
 
 
-def _natural_key(text):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
 
 def _layer_weights(h5):
     """{saved path: (layer name, [variable shapes])} for layers holding variables."""
@@ -63,12 +59,12 @@ def _layer_weights(h5):
 def _saved_layer_weights(path):
     if path.suffix == ".keras":
         with zipfile.ZipFile(path) as archive:
-            if _KERAS_ARCHIVE_WEIGHTS not in archive.namelist():
+            if KERAS_ARCHIVE_WEIGHTS not in archive.namelist():
                 raise ValueError(
-                    f"Not a Keras v3 archive (no {_KERAS_ARCHIVE_WEIGHTS}). "
+                    f"Not a Keras v3 archive (no {KERAS_ARCHIVE_WEIGHTS}). "
                     f"Received: weights={str(path)!r}"
                 )
-            data = io.BytesIO(archive.read(_KERAS_ARCHIVE_WEIGHTS))
+            data = io.BytesIO(archive.read(KERAS_ARCHIVE_WEIGHTS))
         with h5py.File(data, "r") as h5:
             return _layer_weights(h5)
     with h5py.File(path, "r") as h5:
@@ -103,7 +99,7 @@ def check_fit(model, path):
                 f"{prefix} layer {name!r} needs variables of shapes {shapes}; "
                 f"the file has {saved_shapes} (saved from layer {saved_name!r})."
             )
-    for key in sorted(saved.keys() - expected.keys(), key=_natural_key):
+    for key in sorted(saved.keys() - expected.keys(), key=natural_key):
         saved_name, saved_shapes = saved[key]
         raise ValueError(
             f"{prefix} the file has variables {saved_shapes} of layer {saved_name!r}, "

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from keras_prelu.cli import UsageError
+from keras_prelu.commands.flags import UsageError
 
 _FORMATS = ("saved_model", "tflite", "onnx", "keras")
 

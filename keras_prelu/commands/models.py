@@ -5,7 +5,7 @@ The same two commands are also `keras-prelu models list|info`.
 
 import sys
 
-from keras_prelu.cli import UsageError
+from keras_prelu.commands.flags import UsageError
 
 
 def _zoo():

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from keras_prelu.commands._flags import auto_or, number, user_errors_as_usage, whole
+from keras_prelu.commands.flags import auto_or, number, user_errors_as_usage, whole
 
 _PROGRESS = ("auto", "bar", "lines", "none")
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from keras_prelu.commands._flags import auto_or, number, user_errors_as_usage, whole
+from keras_prelu.commands.flags import auto_or, number, user_errors_as_usage, whole
 
 _PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 _OPTIMIZERS = ("adamw", "sgd")

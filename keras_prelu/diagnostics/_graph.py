@@ -11,6 +11,8 @@ import weakref
 
 import keras
 
+from keras_prelu.utils.models import all_layers
+
 _VIEWS = weakref.WeakKeyDictionary()
 
 
@@ -19,28 +21,6 @@ def is_graph_model(layer):
     return isinstance(layer, keras.Sequential) or (
         isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth")
     )
-
-
-def all_layers(model):
-    """Every layer of `model`, nested models' layers included (depth first)."""
-    found = []
-    for layer in getattr(model, "layers", []):
-        found.append(layer)
-        if isinstance(layer, keras.Model):
-            found.extend(all_layers(layer))
-    return found
-
-
-def named_layers(model, prefix=""):
-    """(name, layer) for every layer of `model`, nested layers named `outer/inner`."""
-    found = []
-    for layer in getattr(model, "layers", []):
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        found.append((prefix + layer.name, layer))
-        if isinstance(layer, keras.Model):
-            found.extend(named_layers(layer, prefix + layer.name + "/"))
-    return found
 
 
 def functional_view(model):

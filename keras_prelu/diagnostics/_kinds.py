@@ -5,6 +5,7 @@ import dataclasses
 import keras
 import numpy as np
 
+from keras_prelu import activations
 from keras_prelu import layers as prelu_layers
 
 #: Kinds of rectifier: a learnable slope, the plain ReLU (slope 0), a fixed
@@ -108,12 +109,9 @@ def slopes(layer):
     inner = info.layer
     if info.kind == PRELU:
         return to_numpy(inner.alpha).ravel()
-    if isinstance(inner, prelu_layers.RReLU):
-        return np.array([inner.mean_slope])
-    if isinstance(inner, (prelu_layers.LeakyReLU, keras.layers.LeakyReLU)):
-        return np.array([float(inner.negative_slope)])
-    if isinstance(inner, keras.layers.ReLU):
-        return np.array([float(inner.negative_slope)])
+    if isinstance(inner, (prelu_layers.RReLU, prelu_layers.LeakyReLU, keras.layers.LeakyReLU,
+                          keras.layers.ReLU)):
+        return np.array([activations.inference_slope_of(inner)])
     if _function_name(getattr(inner, "activation", None)) in _LEAKY_FUNCTIONS:
         return np.array([0.2])
     return np.array([0.0])

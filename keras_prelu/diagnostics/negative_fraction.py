@@ -19,9 +19,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_prelu._validation import check_number
+from keras_prelu.utils.models import all_layers
+from keras_prelu.utils.validation import check_int, check_number
 from keras_prelu.diagnostics import _data, _graph, _kinds
-from keras_prelu.summaries import SummaryLogger
+from keras_prelu.utils.summaries import SummaryLogger
 
 
 @dataclasses.dataclass
@@ -231,7 +232,7 @@ class _Counter:
 def _fused_rectifiers(model):
     """Names of Dense/Conv layers with a fused relu: their pre-activations cannot be tapped."""
     names = []
-    for layer in _graph.all_layers(model):
+    for layer in all_layers(model):
         if hasattr(layer, "kernel") and _kinds.fused_slope(layer) not in (1.0, None):
             names.append(layer.name)
     return names
@@ -296,16 +297,8 @@ class NegativeFractionMonitor(keras.callbacks.Callback):
         self.idle_threshold = check_number(
             "idle_threshold", idle_threshold, minimum=0.0, maximum=1.0
         )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}"
-            )
-        self.batch_size = batch_size
-        if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
-            raise ValueError(
-                f"`frequency` must be a positive int. Received: frequency={frequency!r}"
-            )
-        self.frequency = frequency
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.frequency = check_int("frequency", frequency, minimum=1)
         self.log_dir = None if log_dir is None else str(log_dir)
         self._summaries = SummaryLogger(self.log_dir)
         self.report = None

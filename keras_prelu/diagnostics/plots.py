@@ -18,6 +18,9 @@ import os
 import pathlib
 
 import numpy as np
+import tensorflow as tf
+
+from keras_prelu import activations as factory
 
 _DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "rrelu")
 
@@ -73,10 +76,6 @@ def _load_history(history):
 
 
 def _activation_curves(activations, x):
-    import tensorflow as tf
-
-    from keras_prelu import activations as factory
-
     curves = []
     for item in activations:
         label, layer = item if isinstance(item, tuple) else (None, item)

@@ -23,7 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_prelu._validation import check_number
+from keras_prelu.utils.models import outputs_are_probabilities
+from keras_prelu.utils.validation import check_int, check_number
 from keras_prelu.diagnostics import _cache, _data, _graph
 
 
@@ -55,20 +56,6 @@ class RobustnessCurve:
         return f"{self.attack} accuracy by epsilon ({self.examples} examples): {pairs}"
 
 
-def _outputs_probabilities(model):
-    """True when the (single) output comes out of a softmax or sigmoid."""
-    view = _graph.functional_view(model)
-    history = getattr(view.outputs[0], "_keras_history", None)
-    layer = None if history is None else history.operation
-    while isinstance(layer, keras.Model) and _graph.is_graph_model(layer):
-        inner = _graph.functional_view(layer).outputs[0]._keras_history
-        layer = inner.operation
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    name = getattr(getattr(layer, "activation", None), "__name__", None)
-    return name in ("softmax", "sigmoid")
-
-
 def _make_loss(model_ref, loss, from_logits):
     """A function (y, y_pred) -> scalar loss, and whether predictions are logits.
 
@@ -76,7 +63,7 @@ def _make_loss(model_ref, loss, from_logits):
     and must not keep it alive.
     """
     model = model_ref()
-    logits = (not _outputs_probabilities(model)) if from_logits is None else bool(from_logits)
+    logits = (not outputs_are_probabilities(model)) if from_logits is None else bool(from_logits)
     if loss is not None:
         fn = keras.losses.get(loss)
         return (lambda y, p: tf.reduce_mean(fn(y, p))), logits
@@ -297,8 +284,7 @@ def pgd_accuracy(
     and projects back into the epsilon ball (and `clip_values`) after each.
     Other arguments as for `fgsm_accuracy`.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"`steps` must be a positive int. Received: steps={steps!r}")
+    check_int("steps", steps, minimum=1)
     if step_size is not None:
         step_size = check_number("step_size", step_size, minimum=0.0, strict_minimum=True)
     epsilons = _check_epsilons(epsilons)

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from keras_prelu import layers as prelu_layers
-from keras_prelu._validation import check_number
+from keras_prelu.utils.validation import check_number
 from keras_prelu.diagnostics import _data, _graph, _kinds
 
 _CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)

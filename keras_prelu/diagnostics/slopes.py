@@ -15,7 +15,9 @@ import keras
 import numpy as np
 
 from keras_prelu.diagnostics import _graph, _kinds
-from keras_prelu.summaries import SummaryLogger
+from keras_prelu.utils.models import named_layers
+from keras_prelu.utils.validation import check_int
+from keras_prelu.utils.summaries import SummaryLogger
 
 
 class SlopeWarning(UserWarning):
@@ -26,7 +28,7 @@ def learnable_slope_layers(model):
     """(name, layer) for every layer with learnable slopes (PReLU), nested ones named `outer/inner`."""
     return [
         (name, layer)
-        for name, layer in _graph.named_layers(model)
+        for name, layer in named_layers(model)
         if _kinds.has_learnable_slope(layer)
     ]
 
@@ -37,8 +39,7 @@ def slope_statistics(model, bins=10):
     Returns `{name: {"mean", "min", "max", "count", "histogram": {"edges", "counts"}}}`
     with plain Python numbers (JSON-serializable).
     """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"`bins` must be a positive int. Received: bins={bins!r}")
+    check_int("bins", bins, minimum=1)
     stats = {}
     for name, layer in learnable_slope_layers(model):
         if not layer.built:
@@ -76,9 +77,7 @@ class SlopeTracker(keras.callbacks.Callback):
 
     def __init__(self, bins=10, log_dir=None, warn=True, record_initial=False):
         super().__init__()
-        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-            raise ValueError(f"`bins` must be a positive int. Received: bins={bins!r}")
-        self.bins = bins
+        self.bins = check_int("bins", bins, minimum=1)
         self.log_dir = None if log_dir is None else str(log_dir)
         self.warn = bool(warn)
         self.record_initial = bool(record_initial)

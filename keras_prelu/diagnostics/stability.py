@@ -53,7 +53,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_prelu import layers as prelu_layers
-from keras_prelu._validation import check_number
+from keras_prelu.utils.validation import check_number
 from keras_prelu.diagnostics import _cache, _data, _graph, _kinds
 
 _CONV_LIKE = _kinds.LINEAR_LAYERS

@@ -2,7 +2,8 @@
 
 Every module in `keras_prelu.commands` that defines `register(subparsers)`
 adds its sub-commands; a sub-command raises `UsageError` for a user error,
-which prints one line and exits with code 2.
+which prints one line and exits with code 2. This is the top of the package:
+it may import anything, nothing imports it.
 """
 
 import argparse
@@ -13,10 +14,9 @@ import pkgutil
 import sys
 
 from keras_prelu import commands
+from keras_prelu.commands.flags import UsageError
 
-
-class UsageError(Exception):
-    """A user error: printed as one line, exit code 2, no traceback."""
+__all__ = ["UsageError", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,7 +63,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # Run the package's own module so sub-commands raise the UsageError caught here.
-    from keras_prelu.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

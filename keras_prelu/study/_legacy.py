@@ -54,7 +54,7 @@ import time
 
 import numpy as np
 
-from keras_prelu import runs
+from keras_prelu.training import runs
 
 #: Study activation name -> zoo name suffix.
 ACTIVATION_SUFFIXES = {

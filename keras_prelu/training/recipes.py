@@ -23,11 +23,12 @@ are never decayed (He et al. 2015).
 import dataclasses
 import difflib
 
-from keras_prelu import optimizers, schedules
-from keras_prelu._validation import check_choice, check_number
+from keras_prelu import optimizers
+from keras_prelu.training import schedules
+from keras_prelu.training.data import check_augment
+from keras_prelu.utils.validation import check_choice, check_int, check_number
 
 OPTIMIZERS = ("adamw", "sgd")
-AUGMENTATIONS = (None, "pad_crop", "pad_crop_flip")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,19 +58,14 @@ class Recipe:
     def __post_init__(self):
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, schedules.SCHEDULES)
-        if self.augment not in AUGMENTATIONS:
-            raise ValueError(
-                f"`augment` must be one of {list(AUGMENTATIONS)}. Received: augment={self.augment!r}"
-            )
+        check_augment(self.augment)
         check_number("learning_rate", self.learning_rate, minimum=0.0, strict_minimum=True)
         check_number("momentum", self.momentum, minimum=0.0, maximum=0.999)
         check_number("weight_decay", self.weight_decay, minimum=0.0)
         check_number("warmup_epochs", self.warmup_epochs, minimum=0.0)
         check_number("pad_fraction", self.pad_fraction, minimum=0.0, maximum=1.0)
         for field in ("batch_size", "epochs"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{field}` must be an int >= 1. Received: {field}={value!r}")
+            check_int(field, getattr(self, field), minimum=1)
         object.__setattr__(self, "boundaries", tuple(self.boundaries))
 
     def replace(self, **overrides):

@@ -10,18 +10,11 @@ step (0-based), serializable under the "keras_prelu" package.
 import keras
 from keras import ops
 
-from keras_prelu._validation import check_choice, check_number
-
-_PACKAGE = "keras_prelu"
+from keras_prelu.utils.validation import PACKAGE, check_choice, check_int, check_number
 
 
-def _check_steps(name, value, minimum=0):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
-    return value
 
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """`initial_learning_rate * factor ** k` after the k-th of the increasing `boundaries` (in steps).
 
@@ -32,7 +25,7 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.initial_learning_rate = check_number(
             "initial_learning_rate", initial_learning_rate, minimum=0.0
         )
-        boundaries = [_check_steps("boundaries", b, minimum=1) for b in boundaries]
+        boundaries = [check_int("boundaries", b, minimum=1) for b in boundaries]
         if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):
             raise ValueError(
                 f"`boundaries` must be strictly increasing. Received: boundaries={boundaries}"
@@ -55,7 +48,7 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class CosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Half a cosine from `initial_learning_rate` at step 0 to `final_fraction` of it at `decay_steps`."""
 
@@ -63,7 +56,7 @@ class CosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.initial_learning_rate = check_number(
             "initial_learning_rate", initial_learning_rate, minimum=0.0
         )
-        self.decay_steps = _check_steps("decay_steps", decay_steps, minimum=1)
+        self.decay_steps = check_int("decay_steps", decay_steps, minimum=1)
         self.final_fraction = check_number("final_fraction", final_fraction, 0.0, 1.0)
 
     def __call__(self, step):
@@ -80,7 +73,7 @@ class CosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class Constant(keras.optimizers.schedules.LearningRateSchedule):
     """The same learning rate at every step."""
 
@@ -94,7 +87,7 @@ class Constant(keras.optimizers.schedules.LearningRateSchedule):
         return {"learning_rate": self.learning_rate}
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
     """Ramp linearly up to the schedule's peak `schedule(0)` over `warmup_steps`, then run `schedule`.
 
@@ -112,7 +105,7 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
                 f"Received: schedule={schedule!r}"
             )
         self.schedule = schedule
-        self.warmup_steps = _check_steps("warmup_steps", warmup_steps)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
         self.start_fraction = check_number("start_fraction", start_fraction, 0.0, 1.0)
 
     def __call__(self, step):
@@ -144,8 +137,8 @@ def build(name, learning_rate, total_steps, warmup_steps=0, boundaries=(0.5, 0.7
     left, and step boundaries stay at their fractions of `total_steps`.
     """
     check_choice("schedule", name, SCHEDULES)
-    _check_steps("total_steps", total_steps, minimum=1)
-    _check_steps("warmup_steps", warmup_steps)
+    check_int("total_steps", total_steps, minimum=1)
+    check_int("warmup_steps", warmup_steps, minimum=0)
     decay_steps = max(1, total_steps - warmup_steps)
     if name == "step":
         fractions = [check_number("boundaries", b, 0.0, 1.0) for b in boundaries]

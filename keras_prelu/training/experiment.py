@@ -22,10 +22,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_prelu import data as data_lib
-from keras_prelu import progress as progress_lib
-from keras_prelu import recipes as recipes_lib
-from keras_prelu import runs, training
+from keras_prelu.training import data as data_lib
+from keras_prelu.training import progress as progress_lib
+from keras_prelu.training import recipes as recipes_lib
+from keras_prelu.training import runs
+from keras_prelu.training import trainer as training
 
 PROGRESS_MODES = progress_lib.MODES
 # Settings that define a run; a resumed run must not contradict them.

@@ -9,9 +9,9 @@
       model.keras, final.weights.h5  the final model (zoo.get(name, weights=run) reads these)
       model_card.json, model_card.md
 
-Every file is written atomically: to a temporary sibling, flushed and
-fsync'ed, then `os.replace`d over the target (and the folder fsync'ed), so a
-kill at any moment leaves either the old or the new file, never a torn one.
+Every file is written atomically (`keras_prelu.utils.files`), so a kill at
+any moment leaves either the old or the new file, never a torn one; the file
+names come from `keras_prelu.utils.run_layout`.
 A checkpoint holds everything needed to continue: all model variables
 (BatchNorm statistics and random-generator states included), all optimizer
 variables (step count, momenta, loss scale), and a JSON state with the
@@ -20,77 +20,35 @@ completed epoch, the optimizer step, the RNG seeds and the history so far.
 
 import contextlib
 import json
-import os
 import pathlib
 import re
-import tempfile
 
+import keras
 import numpy as np
 
-CONFIG = "config.json"
-HISTORY = "history.json"
-CHECKPOINTS = "checkpoints"
-LOGS = "logs"
-MODEL_FILE = "model.keras"
-WEIGHTS_FILE = "final.weights.h5"
-MODEL_CARD_JSON = "model_card.json"
-MODEL_CARD_MD = "model_card.md"
+import zoo
+from keras_prelu.training.model_card import model_card_markdown
+from keras_prelu.utils import summaries
+from keras_prelu.utils.files import (
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    save_with_suffix,
+)
+from keras_prelu.utils.run_layout import (
+    CHECKPOINTS,
+    CONFIG,
+    HISTORY,
+    LOGS,
+    MODEL_CARD_JSON,
+    MODEL_CARD_MD,
+    MODEL_FILE,
+    WEIGHTS_FILE,
+)
+
 _CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.npz$")
 _STATE_KEY = "__state__"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def _fsync_dir(path):
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path, write):
-    """Create `path` atomically: `write(tmp_path)` fills a temporary sibling, which then replaces `path`.
-
-    On any error (or a kill) the previous `path`, if any, is left untouched
-    and the temporary file is removed (after a kill it is left as a hidden
-    `.name.tmp-*` file that readers ignore).
-    """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_text(path, text):
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-
-    return atomic_write(path, write)
-
-
-def atomic_write_json(path, data):
-    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def _read_json(path):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
 
 
 def _values(variables):
@@ -161,11 +119,6 @@ def restore_checkpoint(path, model, optimizer):
     return state
 
 
-def restore_model_variables(path, model):
-    """Load only the model variables of a checkpoint (for evaluation); returns its state dict."""
-    return restore_checkpoint(path, model, None)
-
-
 def new_history():
     return {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "lr": [], "slopes": {}}
 
@@ -232,7 +185,7 @@ class RunDir:
         path = self.path / CONFIG
         if not path.is_file():
             raise FileNotFoundError(f"No {CONFIG} in run directory {str(self.path)!r}")
-        return _read_json(path)
+        return read_json(path)
 
     def save_history(self, history):
         if self.writer:
@@ -240,7 +193,7 @@ class RunDir:
 
     def load_history(self):
         path = self.path / HISTORY
-        return _read_json(path) if path.is_file() else new_history()
+        return read_json(path) if path.is_file() else new_history()
 
     # -- checkpoints ---------------------------------------------------------------------
     def checkpoints(self):
@@ -289,8 +242,11 @@ class RunDir:
         """`model.keras` (architecture + weights) and `final.weights.h5`, each written atomically."""
         if not self.writer:
             return
-        atomic_write(self.path / MODEL_FILE, lambda tmp: _save_as(model.save, tmp, ".keras"))
-        atomic_write(self.path / WEIGHTS_FILE, lambda tmp: _save_as(model.save_weights, tmp, ".weights.h5"))
+        atomic_write(self.path / MODEL_FILE, lambda tmp: save_with_suffix(model.save, tmp, ".keras"))
+        atomic_write(
+            self.path / WEIGHTS_FILE,
+            lambda tmp: save_with_suffix(model.save_weights, tmp, ".weights.h5"),
+        )
 
     def write_model_card(self, card):
         if not self.writer:
@@ -299,7 +255,52 @@ class RunDir:
         atomic_write_text(self.path / MODEL_CARD_MD, model_card_markdown(card))
 
     def load_model_card(self):
-        return _read_json(self.path / MODEL_CARD_JSON)
+        return read_json(self.path / MODEL_CARD_JSON)
+
+    # -- reading the trained model -------------------------------------------------------------
+    def load_model(self, final_only=False):
+        """The run's model and where it came from: (model, source).
+
+        The final model (`model.keras`, with `final.weights.h5` when present),
+        else the zoo model rebuilt from `config.json` with `final.weights.h5`,
+        else (unless `final_only`) the newest readable checkpoint. Raises
+        FileNotFoundError when the directory holds none of them.
+        """
+        model_file = self.path / MODEL_FILE
+        weights = self.path / WEIGHTS_FILE
+        if model_file.is_file():
+            model = keras.saving.load_model(model_file, compile=False)
+            if weights.is_file():
+                model.load_weights(weights)
+            return model, MODEL_FILE
+        if not (self.path / CONFIG).is_file():
+            raise FileNotFoundError(
+                f"{str(self.path)!r} is not a run directory: it has no {MODEL_FILE} and no {CONFIG}"
+            )
+        if final_only and not weights.is_file():
+            raise FileNotFoundError(
+                f"{str(self.path)!r} has no {MODEL_FILE} yet: the run has not finished"
+            )
+        model = self.build_model()
+        if weights.is_file():
+            model.load_weights(weights)
+            return model, WEIGHTS_FILE
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is None:
+            raise FileNotFoundError(
+                f"run {str(self.path)!r} has no final model and no checkpoint yet"
+            )
+        restore_checkpoint(checkpoint, model, None)
+        return model, f"checkpoint {checkpoint.name}"
+
+    def build_model(self):
+        """The run's zoo model, freshly initialised, for the data it was trained on."""
+        config = self.load_config()
+        return zoo.get(
+            config["settings"]["model"],
+            input_shape=tuple(config["model_input_shape"]),
+            num_classes=int(config["num_classes"]),
+        )
 
 
 class TensorBoardLog:
@@ -313,64 +314,6 @@ class TensorBoardLog:
     def write(self, split, step, scalars=None, histograms=None):
         if not self.enabled:
             return
-        from keras_prelu.summaries import SummaryLogger
-
         if split not in self._loggers:
-            self._loggers[split] = SummaryLogger(str(self.log_dir / split))
+            self._loggers[split] = summaries.SummaryLogger(str(self.log_dir / split))
         self._loggers[split].write(step, scalars=scalars, histograms=histograms)
-
-
-def read_scalars(log_dir):
-    """{split: {tag: [(step, value), ...]}} from the event files of a run's `logs/` folder."""
-    from keras_prelu.summaries import scalar_events
-
-    found = {}
-    for path, tag, step, value in scalar_events(log_dir):
-        found.setdefault(path.parent.name, {}).setdefault(tag, []).append((step, value))
-    return found
-
-
-def _save_as(save, tmp, suffix):
-    """Keras insists on file suffixes: save to a suffixed sibling of `tmp`, then move it onto `tmp`."""
-    named = f"{tmp}{suffix}"
-    try:
-        save(named)
-        os.replace(named, tmp)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(named)
-
-
-def _format(value):
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_format(v) for v in value)
-    if isinstance(value, dict):
-        return "; ".join(f"{k} {_format(v)}" for k, v in value.items())
-    return str(value)
-
-
-def model_card_markdown(card):
-    """A short human-readable card from the model-card dict."""
-    lines = [f"# {card.get('model', 'model')} on {card.get('dataset', {}).get('name', '?')}", ""]
-    results = card.get("results", {})
-    if results:
-        lines += ["## Results", ""]
-        if "test_accuracy" in results:
-            lines.append(f"- test accuracy: **{100 * results['test_accuracy']:.2f}%** "
-                         f"({results.get('test_examples', '?')} images, split "
-                         f"`{card.get('dataset', {}).get('test_split', 'test')}`)")
-        for key, value in results.items():
-            if key not in ("test_accuracy",):
-                lines.append(f"- {key.replace('_', ' ')}: {_format(value)}")
-        lines.append("")
-    for section in ("model_info", "dataset", "recipe", "training", "environment"):
-        if card.get(section):
-            lines += [f"## {section.replace('_', ' ').capitalize()}", ""]
-            for key, value in card[section].items():
-                lines.append(f"- {key.replace('_', ' ')}: {_format(value)}")
-            lines.append("")
-    if card.get("command"):
-        lines += ["## Command", "", "```", card["command"], "```", ""]
-    return "\n".join(lines)

@@ -23,7 +23,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_prelu._validation import check_choice
+from keras_prelu.utils.validation import check_choice
 
 DIGITS = "digits"
 _PARALLEL_CALLS = max(1, min(4, os.cpu_count() or 1))

@@ -4,33 +4,21 @@ variant registration."""
 import keras
 
 import keras_prelu
-from keras_prelu.blocks import ZeroPadShortcut
+from keras_prelu.activations import zoo_suffixes
+from keras_prelu.utils.validation import check_choice, check_int
 from zoo import registry
+from zoo.layers import ZeroPadShortcut
 
-# Registered name suffix -> keras_prelu activation name.
-ACTIVATION_SUFFIXES = {
-    "relu": "relu",
-    "leaky": "leaky_relu",
-    "prelu": "prelu",
-    "prelu_shared": "prelu_shared",
-    "rrelu": "rrelu",
-}
+# Registered name suffix -> keras_prelu activation name (from the one activation table).
+ACTIVATION_SUFFIXES = zoo_suffixes()
 NORMS = ("batch", "none")
 # torchvision's BatchNorm settings (Keras's defaults are momentum 0.99, epsilon 1e-3).
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 
-def check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
-    return value
-
-
 def check_norm(norm):
-    if norm not in NORMS:
-        raise ValueError(f"`norm` must be one of {list(NORMS)}. Received: norm={norm!r}")
-    return norm
+    return check_choice("norm", norm, NORMS)
 
 
 def check_input_shape(input_shape, rank=None, spatial_none=False):
@@ -42,8 +30,10 @@ def check_input_shape(input_shape, rank=None, spatial_none=False):
         for axis, size in enumerate(input_shape):
             if size is None and spatial_none and axis < len(input_shape) - 1:
                 continue
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                ok = False
+            try:
+                check_int("input_shape", size, minimum=1)
+            except ValueError:
+                ok = False  # reported below, naming the whole shape
     if not ok:
         what = f"{rank} positive ints" if rank else "positive ints"
         raise ValueError(
@@ -137,7 +127,7 @@ def classifier(x, num_classes, classifier_activation):
 def register_variants(arch, builder, args, paper=None, published=None):
     """Register `arch` once per activation suffix; `args` define it and cannot be overridden."""
     for suffix, activation in ACTIVATION_SUFFIXES.items():
-        registry._add(
+        registry.add_entry(
             f"{arch}_{suffix}",
             builder,
             {**args, "activation": activation},

@@ -36,7 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_prelu._validation import check_choice
+from keras_prelu.utils.models import outputs_are_probabilities
+from keras_prelu.utils.validation import check_choice
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
@@ -112,17 +113,6 @@ def is_chief_task(tf_config=None):
     return False  # evaluator, ps
 
 
-def is_chief(strategy):
-    """Whether this process writes files: always, except on non-chief multi-worker tasks."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = bool(resolver.cluster_spec().as_dict().get("chief"))
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
 def strategy_name(strategy):
     """A readable name: "MultiWorkerMirroredStrategy", "MirroredStrategy", "default", or the class name."""
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -144,25 +134,6 @@ def precision_policy(precision="float32"):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def _outputs_probabilities(model):
-    """Whether the model's last layer applies a softmax (else its outputs are taken as logits)."""
-    last = model.layers[-1] if getattr(model, "layers", None) else None
-    if isinstance(last, keras.layers.Softmax):
-        return True
-    activation = getattr(last, "activation", None)
-    return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
-
-
-def slope_variables(model):
-    """{layer name: slope variable} for every layer holding a slope named "alpha" (PReLU)."""
-    found = {}
-    for layer in model._flatten_layers(include_self=False):
-        alpha = getattr(layer, "alpha", None)
-        if isinstance(alpha, keras.Variable) and alpha.name.split("/")[-1].split(":")[0] == "alpha":
-            found[layer.name] = alpha
-    return found
 
 
 class EpochResult(dict):
@@ -235,7 +206,7 @@ class Trainer:
                 optimizer.build(model.trainable_variables)
         self.optimizer = optimizer
         self.precision = policy
-        self.from_logits = not _outputs_probabilities(model)
+        self.from_logits = not outputs_are_probabilities(model)
         self.label_smoothing = float(label_smoothing)
         self._build_functions()
 

@@ -1,24 +1,13 @@
-"""Parameter-free layers the model zoo builds on.
-
-Registered here, so `.keras` files load after `import keras_prelu` alone.
-"""
+"""Layers only the zoo's models use (registered under the "keras_prelu" package on `import zoo`)."""
 
 import keras
 from keras import ops
 
-from keras_prelu._validation import check_choice
-
-_PACKAGE = "keras_prelu"
-_DATA_FORMATS = ("channels_last", "channels_first")
+from keras_prelu.layers import DATA_FORMATS
+from keras_prelu.utils.validation import PACKAGE, check_choice, check_int
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    return value
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ZeroPadShortcut(keras.layers.Layer):
     """Option-A residual shortcut (He et al. 2016): subsample, then zero-pad the channels.
 
@@ -34,12 +23,12 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def __init__(self, channels, strides=2, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.channels = _check_positive_int("channels", channels)
-        self.strides = _check_positive_int("strides", strides)
+        self.channels = check_int("channels", channels, minimum=1)
+        self.strides = check_int("strides", strides, minimum=1)
         self.data_format = check_choice(
             "data_format",
             keras.config.image_data_format() if data_format is None else data_format,
-            _DATA_FORMATS,
+            DATA_FORMATS,
         )
 
     def _channel_axis(self, rank):

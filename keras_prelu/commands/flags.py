@@ -4,11 +4,15 @@ import argparse
 import contextlib
 import math
 
+from keras_prelu.training import data, experiment, runs
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit code 2, no traceback."""
+
 
 def usage_error(message):
     """The CLI's one-line user error (exit code 2)."""
-    from keras_prelu.cli import UsageError
-
     return UsageError(message)
 
 
@@ -16,8 +20,6 @@ def usage_error(message):
 def user_errors_as_usage(*extra_types):
     """Report the package's user-error exceptions (bad config, data, checkpoint, and
     `extra_types`) as the CLI's one-line usage error: their first line, exit code 2."""
-    from keras_prelu import data, experiment, runs
-
     try:
         yield
     except (experiment.ConfigError, data.DataError, runs.CheckpointError, *extra_types) as error:

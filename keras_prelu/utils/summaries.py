@@ -90,9 +90,14 @@ def scalar_events(log_dir):
                     yield path, value.tag, int(event.step), float(tf.make_ndarray(value.tensor))
 
 
-def read_scalars(log_dir):
-    """{tag: [(step, value), ...]} from the event files under `log_dir` (for tests and tools)."""
+def read_scalars(log_dir, by_split=False):
+    """{tag: [(step, value), ...]} from the event files under `log_dir`.
+
+    With `by_split=True`: {split: {tag: [...]}}, the split being the folder
+    holding the event file (a run's `logs/train`, `logs/validation`).
+    """
     found = {}
-    for _, tag, step, value in scalar_events(log_dir):
-        found.setdefault(tag, []).append((step, value))
+    for path, tag, step, value in scalar_events(log_dir):
+        series = found.setdefault(path.parent.name, {}) if by_split else found
+        series.setdefault(tag, []).append((step, value))
     return found

@@ -1,0 +1,64 @@
+"""Training: the compiled loop, data, recipes, schedules, run directories, progress, whole runs.
+
+    from keras_prelu import training
+    strategy = training.resolve_strategy()
+    with training.precision_policy("mixed_float16"), strategy.scope():
+        model = zoo.get("resnet20_prelu")
+        optimizer = training.recipes.get("resnet-cifar").make_optimizer(steps_per_epoch=390)
+    trainer = training.Trainer(model, optimizer, strategy=strategy)
+
+    training.train("resnet20_prelu", dataset="digits", epochs=30, out="runs/r20")  # a whole run
+
+Modules: `trainer` (the loop, strategies, precision), `data`, `recipes`,
+`schedules`, `runs` (run directories), `progress`, `settings`, `model_card`,
+`experiment` (`train` and `evaluate` of whole runs). Stands on the core,
+`utils` and the zoo.
+"""
+
+from keras_prelu.training import data, experiment, progress, recipes, runs, schedules, settings
+from keras_prelu.training.experiment import ConfigError, evaluate, train
+from keras_prelu.training.settings import TrainSettings
+from keras_prelu.training.trainer import (
+    AUTO_CALL_SECONDS,
+    DEFAULT_JIT_COMPILE,
+    MAX_STEPS_PER_EXECUTION,
+    PRECISIONS,
+    STRATEGIES,
+    EpochResult,
+    Trainer,
+    default_jit_compile,
+    device_type,
+    is_chief_task,
+    precision_policy,
+    resolve_strategy,
+    strategy_name,
+)
+from keras_prelu.utils.models import slope_variables
+
+__all__ = [
+    "AUTO_CALL_SECONDS",
+    "DEFAULT_JIT_COMPILE",
+    "MAX_STEPS_PER_EXECUTION",
+    "PRECISIONS",
+    "STRATEGIES",
+    "ConfigError",
+    "EpochResult",
+    "TrainSettings",
+    "Trainer",
+    "data",
+    "default_jit_compile",
+    "device_type",
+    "evaluate",
+    "experiment",
+    "is_chief_task",
+    "precision_policy",
+    "progress",
+    "recipes",
+    "resolve_strategy",
+    "runs",
+    "schedules",
+    "settings",
+    "slope_variables",
+    "strategy_name",
+    "train",
+]

@@ -1,0 +1,2 @@
+"""What every part of the package stands on: argument checks, atomic writes, model walking,
+run-directory file names, TensorBoard summaries. Imports nothing above it."""
