@@ -10,7 +10,7 @@ import keras
 
 from keras_prelu import layers
 from keras_prelu.initializers import PReLUHeNormal, PReLUHeUniform
-from keras_prelu.utils.validation import suggest
+from keras_prelu.utils.validation import close_matches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +50,10 @@ def activation_spec(name):
     """The `ActivationSpec` of a name or alias (any case); unknown names raise a ValueError."""
     spec = _BY_SPELLING.get(name.lower()) if isinstance(name, str) else None
     if spec is None:
+        close = close_matches(str(name).lower(), known_activations())
+        hint = f" Did you mean {close}?" if close else ""
         raise ValueError(
-            f"Unknown activation. Known: {known_activations()}."
-            f"{suggest(str(name).lower(), known_activations())} Received: activation={name!r}"
+            f"Unknown activation. Known: {known_activations()}.{hint} Received: activation={name!r}"
         )
     return spec
 

@@ -1,7 +1,6 @@
 """The model registry: `get`, `list_models`, `register`, `info`."""
 
 import dataclasses
-import difflib
 import fnmatch
 import inspect
 import math
@@ -10,6 +9,7 @@ import types
 import keras
 
 from keras_prelu.utils.naming import natural_key
+from keras_prelu.utils.validation import suggest
 from zoo import weights as weight_files
 
 _REGISTRY = {}
@@ -95,8 +95,7 @@ def entry(name):
     """The `ModelEntry` under `name`; an unknown name raises a ValueError with suggestions."""
     if isinstance(name, str) and name in _REGISTRY:
         return _REGISTRY[name]
-    close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.6)
-    hint = f" Did you mean: {', '.join(close)}?" if close else " See zoo.list_models()."
+    hint = suggest(name, _REGISTRY) or " See zoo.list_models()."
     raise ValueError(f"Unknown model.{hint} Received: name={name!r}")
 
 

@@ -5,17 +5,12 @@ The same two commands are also `keras-prelu models list|info`.
 
 import sys
 
+import zoo
 from keras_prelu.commands.flags import UsageError
 
 
-def _zoo():
-    import zoo  # imported on use: it builds nothing, but keeps `keras-prelu --help` light
-
-    return zoo
-
-
 def _list(args):
-    names = _zoo().list_models(args.pattern)
+    names = zoo.list_models(args.pattern)
     if not names:
         print(f"no model matches {args.pattern!r}", file=sys.stderr)
         return 1
@@ -34,7 +29,6 @@ def _format(key, value):
 
 
 def _info(args):
-    zoo = _zoo()
     try:
         zoo.registry.entry(args.name)
     except ValueError as error:

@@ -1,15 +1,11 @@
 """`keras-prelu train NAME ...` and `keras-prelu evaluate RUN_DIR ...`."""
 
+import dataclasses
 import sys
 
 from keras_prelu.commands.flags import auto_or, number, user_errors_as_usage, whole
-
-_PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-_OPTIMIZERS = ("adamw", "sgd")
-_SCHEDULES = ("constant", "cosine", "step")
-_AUGMENTS = ("none", "pad_crop", "pad_crop_flip")
-_STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-_PROGRESS = ("auto", "bar", "lines", "none")
+from keras_prelu.training import experiment, progress, settings
+from keras_prelu.training.settings import TrainSettings
 
 
 def register(subparsers):
@@ -28,13 +24,13 @@ def register(subparsers):
     train.add_argument("--batch-size", type=whole("--batch-size"), help="global batch size")
     train.add_argument("--lr", type=number("--lr", low_open=True), dest="learning_rate",
                        help="peak learning rate")
-    train.add_argument("--optimizer", choices=_OPTIMIZERS)
-    train.add_argument("--schedule", choices=_SCHEDULES)
+    train.add_argument("--optimizer", choices=settings.OPTIMIZERS)
+    train.add_argument("--schedule", choices=settings.SCHEDULES)
     train.add_argument("--weight-decay", type=number("--weight-decay"),
                        help="as published: L2 for SGD, decoupled for AdamW; never on PReLU slopes")
     train.add_argument("--warmup-epochs", type=number("--warmup-epochs"))
-    train.add_argument("--augment", choices=_AUGMENTS, help="override the recipe's augmentation")
-    train.add_argument("--precision", choices=_PRECISIONS)
+    train.add_argument("--augment", choices=settings.AUGMENT_CHOICES, help="override the recipe's augmentation")
+    train.add_argument("--precision", choices=settings.PRECISIONS)
     xla = train.add_mutually_exclusive_group()
     xla.add_argument("--xla", dest="jit_compile", action="store_const", const=True,
                      help="compile the steps with XLA")
@@ -50,9 +46,9 @@ def register(subparsers):
     train.add_argument("--seed", type=int)
     train.add_argument("--val-split", type=number("--val-split", high=1.0, high_open=True),
                        help="fraction of train held out for validation (default 0: validate on test)")
-    train.add_argument("--strategy", choices=_STRATEGIES,
+    train.add_argument("--strategy", choices=settings.STRATEGIES,
                        help="tf.distribute strategy (auto: TF_CONFIG workers, else local GPUs, else one device)")
-    train.add_argument("--progress", choices=_PROGRESS, help="progress display (auto: a bar on a terminal, "
+    train.add_argument("--progress", choices=settings.PROGRESS_MODES, help="progress display (auto: a bar on a terminal, "
                        "else lines)")
     train.add_argument("--progress-every", type=number("--progress-every"), default=10.0, metavar="SECONDS",
                        help="with --progress lines: at most one line per this many seconds (default 10; "
@@ -66,7 +62,7 @@ def register(subparsers):
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--dataset", help="default: the dataset the run trained on")
-    evaluate.add_argument("--split", choices=("test", "train", "val"), default="test")
+    evaluate.add_argument("--split", choices=experiment.EVAL_SPLITS, default="test")
     evaluate.add_argument("--batch-size", type=whole("--batch-size"), default=256)
     evaluate.add_argument("--data-dir")
     evaluate.add_argument("--no-download", dest="download", action="store_false")
@@ -77,33 +73,10 @@ def register(subparsers):
 
 
 def run_train(args):
-    from keras_prelu import experiment, progress
-
+    given = TrainSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)})
     with user_errors_as_usage():
-        result = experiment.train(
-            args.model,
-            dataset=args.dataset,
-            recipe=args.recipe,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            optimizer=args.optimizer,
-            schedule=args.schedule,
-            weight_decay=args.weight_decay,
-            warmup_epochs=args.warmup_epochs,
-            augment=args.augment,
-            precision=args.precision,
-            jit_compile=args.jit_compile,
-            steps_per_execution=args.steps_per_execution,
-            data_dir=args.data_dir,
-            download=args.download,
-            out=args.out,
-            resume=args.resume,
-            seed=args.seed,
-            val_split=args.val_split,
-            strategy=args.strategy,
-            progress=args.progress,
-            progress_every=args.progress_every,
+        result = experiment.run(
+            given, out=args.out, resume=args.resume, progress_every=args.progress_every,
             command=experiment.command_line(),
         )
     if result["chief"]:
@@ -138,8 +111,6 @@ def _xla_line(result):
 
 
 def run_evaluate(args):
-    from keras_prelu import experiment
-
     with user_errors_as_usage():
         result = experiment.evaluate(
             args.run_dir, args.dataset, data_dir=args.data_dir, download=args.download,

@@ -17,13 +17,12 @@ in `info` so evaluation applies the same normalisation.
 """
 
 import dataclasses
-import difflib
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from keras_prelu.utils.validation import check_choice
+from keras_prelu.utils.validation import check_choice, close_matches
 
 DIGITS = "digits"
 _PARALLEL_CALLS = max(1, min(4, os.cpu_count() or 1))
@@ -278,7 +277,7 @@ def _tfds_builder(name, data_dir):
     try:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        close = difflib.get_close_matches(name, tfds.list_builders() + [DIGITS], n=3)
+        close = close_matches(name, tfds.list_builders() + [DIGITS])
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise DataError(
             f"unknown dataset {name!r}: accepted are {DIGITS!r} (bundled) or a TFDS "

@@ -1,5 +1,93 @@
 """The model card of a finished run: what was trained, on what, how, and how well (JSON and Markdown)."""
 
+import datetime
+import os
+import platform
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import zoo
+from keras_prelu.training import trainer as trainer_lib
+
+
+def median_images_per_second(history):
+    """Median images/s over the epochs, leaving out the first (it traces and compiles) when there are more."""
+    rates = history.get("images_per_second") or []
+    rates = rates[1:] if len(rates) > 1 else rates
+    return float(np.median(rates)) if rates else float("nan")
+
+
+def environment(strategy):
+    """Where the run trained: device, replicas, strategy, platform and library versions."""
+    return {
+        "device": trainer_lib.device_type(),
+        "replicas": strategy.num_replicas_in_sync,
+        "strategy": trainer_lib.strategy_name(strategy),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def _model_info(name, model, data_info):
+    """The registry's description of the zoo model, from the trained model itself (no second build)."""
+    info = zoo.info(name, model=model)
+    described = {k: info[k] for k in ("family", "depth", "width", "activation", "paper")
+                 if info.get(k) is not None}
+    described["trainable_parameters"] = int(sum(int(np.prod(v.shape)) for v in model.trainable_variables))
+    described["input_shape"] = list(data_info.image_shape)
+    described["num_classes"] = data_info.num_classes
+    return described
+
+
+def _results(history, test, seconds):
+    results = {
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_examples": test["examples"],
+        "epochs": len(history["loss"]),
+        "final_train_accuracy": history["accuracy"][-1] if history["accuracy"] else None,
+        "training_seconds": round(seconds, 1),
+        "median_images_per_second": round(median_images_per_second(history), 1),
+    }
+    if history["val_accuracy"]:
+        best = int(np.argmax(history["val_accuracy"]))
+        results["best_val_accuracy"] = history["val_accuracy"][best]
+        results["best_val_epoch"] = best + 1
+    if history["slopes"]:
+        results["final_mean_slopes"] = {k: v["mean"][-1] for k, v in history["slopes"].items()}
+    return results
+
+
+def build_model_card(settings, recipe, data, trainer, strategy, history, test, seconds, sessions,
+                     command, version):
+    """The card's dict: model, dataset, recipe, training, results, environment, command."""
+    return {
+        "model": settings.model,
+        "dataset": {**data.info.to_dict(),
+                    "validation": "held-out part of train" if data.has_val else "test split"},
+        "model_info": _model_info(settings.model, trainer.model, data.info),
+        "recipe": recipe.to_dict(),
+        "training": {
+            "precision": settings.precision,
+            "xla": trainer.jit_compile,
+            "xla_setting": settings.jit_compile,
+            "xla_autotune": trainer.autotune,
+            "seed": settings.seed,
+            "sessions": sessions,
+            "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+        },
+        "results": _results(history, test, seconds),
+        "environment": environment(strategy),
+        "command": command or "",
+        "keras_prelu_version": version,
+    }
+
+
 
 def _format(value):
     if isinstance(value, float):

@@ -21,12 +21,11 @@ are never decayed (He et al. 2015).
 """
 
 import dataclasses
-import difflib
 
 from keras_prelu import optimizers
 from keras_prelu.training import schedules
 from keras_prelu.training.data import check_augment
-from keras_prelu.utils.validation import check_choice, check_int, check_number
+from keras_prelu.utils.validation import check_choice, close_matches, check_int, check_number
 
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -159,7 +158,7 @@ def get(name, **overrides):
     if isinstance(name, Recipe):
         return name.replace(**overrides)
     if name not in RECIPES:
-        close = difflib.get_close_matches(str(name), known_recipes(), n=2)
+        close = close_matches(name, known_recipes(), n=2)
         hint = f" Did you mean {close}?" if close else ""
         raise ValueError(f"Unknown recipe. Known: {known_recipes()}.{hint} Received: recipe={name!r}")
     return RECIPES[name].replace(**overrides)

@@ -63,7 +63,12 @@ def check_choice(name, value, choices):
     return value
 
 
+def close_matches(value, known, n=3):
+    """The entries of `known` closest to `value` (difflib, best first; may be empty)."""
+    return difflib.get_close_matches(str(value), list(known), n=n, cutoff=0.6)
+
+
 def suggest(value, known, n=3):
     """" Did you mean: a, b?" for close matches of `value` among `known`, else ""."""
-    close = difflib.get_close_matches(str(value), list(known), n=n, cutoff=0.6)
+    close = close_matches(value, known, n)
     return f" Did you mean: {', '.join(close)}?" if close else ""
