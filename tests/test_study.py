@@ -347,10 +347,10 @@ def test_plot_of_a_plain_run_measures_its_model(tiny, tmp_path):
 
 
 def test_spread_over_seeds_is_the_sample_standard_deviation():
-    mean, sd = study._mean_sd([0.80, 0.90, 0.85])
+    mean, sd = study.mean_sd([0.80, 0.90, 0.85])
     assert mean == pytest.approx(0.85) and sd == pytest.approx(0.05)
-    assert study._accuracy((mean, sd)) == "85.00% ± 5.00"
-    assert study._mean_sd([0.8]) == (0.8, None) and study._accuracy((0.8, None)) == "80.00%"
+    assert study.format_accuracy((mean, sd)) == "85.00% ± 5.00"
+    assert study.mean_sd([0.8]) == (0.8, None) and study.format_accuracy((0.8, None)) == "80.00%"
 
 
 # -- heavier: several seeds and activations, real data ------------------------------------------
@@ -367,7 +367,7 @@ def test_three_activations_two_seeds(tmp_path):
     for row in rows:
         accuracies = [runs.RunDir(out / "cells" / f"{row['activation']}-seed{s}").load_model_card()
                       ["results"]["test_accuracy"] for s in (0, 1)]
-        assert row["test accuracy (mean ± sd)"] == study._accuracy(study._mean_sd(accuracies))
+        assert row["test accuracy (mean ± sd)"] == study.format_accuracy(study.mean_sd(accuracies))
         for s in (0, 1):  # same seed, hence the same data order, for every activation
             config = runs.RunDir(out / "cells" / f"{row['activation']}-seed{s}").load_config()
             assert config["settings"]["seed"] == s and config["settings"]["epochs"] == 1

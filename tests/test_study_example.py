@@ -38,7 +38,7 @@ def test_example_numbers_come_from_its_cells():
     """Rebuild the table from the committed cell files: it must equal the committed one."""
     example = study.Study(EXAMPLE)
     example.load()
-    rows = study._rows(study._cell_results(example), example.state["timing"])
+    rows = study.activation_rows(study.cell_results(example), example.state["timing"])
     rebuilt = study.report_markdown(example, rows, figures={})
     committed = (EXAMPLE / "report.md").read_text()
     assert _main_table(rebuilt) == _main_table(committed)

@@ -3,9 +3,9 @@
 import argparse
 import sys
 
+from keras_prelu import study
 from keras_prelu.commands.flags import auto_or, number, user_errors_as_usage, whole
-
-_PROGRESS = ("auto", "bar", "lines", "none")
+from keras_prelu.training import experiment, progress
 
 
 def _seeds(text):
@@ -21,8 +21,6 @@ def _seeds(text):
 
 
 def _activations(text):
-    from keras_prelu import study
-
     try:
         return study.parse_activations(text)
     except study.StudyError as error:
@@ -30,8 +28,6 @@ def _activations(text):
 
 
 def register(subparsers):
-    from keras_prelu.study import DEFAULT_ACTIVATIONS
-
     compare = subparsers.add_parser(
         "compare",
         help="train one architecture with each activation over several seeds and write a report",
@@ -44,8 +40,8 @@ def register(subparsers):
                          "mlp3x256_prelu (its architecture is used)")
     compare.add_argument("--dataset",
                          help="'digits' (default, bundled) or a TFDS name such as fashion_mnist")
-    compare.add_argument("--activations", type=_activations, default=list(DEFAULT_ACTIVATIONS),
-                         help=f"comma-separated, default {','.join(DEFAULT_ACTIVATIONS)}")
+    compare.add_argument("--activations", type=_activations, default=list(study.DEFAULT_ACTIVATIONS),
+                         help=f"comma-separated, default {','.join(study.DEFAULT_ACTIVATIONS)}")
     compare.add_argument("--epochs", type=whole("--epochs", 1), help="default: the recipe's")
     compare.add_argument("--seeds", type=_seeds, default=2, help="number of seeds, 0..K-1 (default 2)")
     compare.add_argument("--out", help="study directory (default runs/study-ARCH-DATASET-TIME)")
@@ -58,15 +54,16 @@ def register(subparsers):
     compare.add_argument("--data-dir", help="TFDS data folder with prepared datasets")
     compare.add_argument("--no-download", dest="download", action="store_const", const=False,
                          help="never download; fail if the dataset is not prepared")
-    compare.add_argument("--fgsm-epsilon", type=number("--fgsm-epsilon", 0.0, 1.0, low_open=True), default=0.01,
-                         help="FGSM budget in [0, 1] pixel units (default 0.01)")
+    compare.add_argument("--fgsm-epsilon", type=number("--fgsm-epsilon", 0.0, 1.0, low_open=True),
+                         default=0.01, help="FGSM budget in [0, 1] pixel units (default 0.01)")
     compare.add_argument("--attack-examples", type=whole("--attack-examples", 1), default=2000,
                          help="test images for FGSM and input gradients (default 2000)")
-    compare.add_argument("--timing-steps", type=auto_or(whole("--timing-steps", 0), "--timing-steps", "a whole number >= 0"), default="auto",
+    timing_steps = auto_or(whole("--timing-steps", 0), "--timing-steps", "a whole number >= 0")
+    compare.add_argument("--timing-steps", type=timing_steps, default="auto",
                          help="training steps per timing round: 'auto' (default, about 1 s a "
                          "round) or a number; 0 skips the step-time measurement")
     compare.add_argument("--timing-rounds", type=whole("--timing-rounds", 1), default=5)
-    compare.add_argument("--progress", choices=_PROGRESS, default="auto",
+    compare.add_argument("--progress", choices=progress.MODES, default="auto",
                          help="epoch progress of the training code (auto: a bar on a terminal)")
     compare.set_defaults(func=run_compare)
 
@@ -87,8 +84,6 @@ def register(subparsers):
 
 
 def run_compare(args):
-    from keras_prelu import experiment, study
-
     with user_errors_as_usage(study.StudyError):
         result = study.compare(
             args.model,
@@ -116,8 +111,6 @@ def run_compare(args):
 
 
 def run_plot(args):
-    from keras_prelu import study
-
     with user_errors_as_usage(study.StudyError):
         figures = study.plot_run(args.run_dir, out=args.out, data_dir=args.data_dir,
                                  download=args.download, measure_model=args.measure,

@@ -11,7 +11,6 @@ import weakref
 
 import keras
 
-from keras_prelu.utils.models import all_layers
 
 _VIEWS = weakref.WeakKeyDictionary()
 

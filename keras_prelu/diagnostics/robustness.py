@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from keras_prelu.utils.models import outputs_are_probabilities
 from keras_prelu.utils.validation import check_int, check_number
-from keras_prelu.diagnostics import _cache, _data, _graph
+from keras_prelu.diagnostics import _cache, _data
 
 
 @dataclasses.dataclass

@@ -14,7 +14,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_prelu.diagnostics import _graph, _kinds
+from keras_prelu.diagnostics import _kinds
 from keras_prelu.utils.models import named_layers
 from keras_prelu.utils.validation import check_int
 from keras_prelu.utils.summaries import SummaryLogger

@@ -339,6 +339,33 @@ def stability_report(model, batch, loss=None, training=True, tolerance=10.0, see
     grad_norms = [float(v) for v in grad_norms]
     output_norms = [float(v) for v in output_norms]
 
+    entries = _layer_entries(graph, weight_nodes, grad_norms, output_norms)
+    flags = []
+    if any(not math.isfinite(v) for v in grad_norms + output_norms):
+        flags.append("non-finite gradients")
+    chains = _chain_entries(graph, weight_nodes, entries, tolerance, flags)
+    first, last = entries[id(weight_nodes[0])], entries[id(weight_nodes[-1])]
+    end_to_end = (
+        _ratio(first.output_grad_norm, last.output_grad_norm) if len(weight_nodes) > 1 else None
+    )
+    end_status = _status(end_to_end, tolerance)
+    if end_status != "ok":
+        flags.append(
+            f"{end_status} gradients from {last.name} back to {first.name} (gain {end_to_end:.3g})"
+        )
+    return StabilityReport(
+        layers=[entries[id(n)] for n in weight_nodes],
+        chains=chains,
+        end_to_end_gain=end_to_end,
+        end_to_end_status=end_status,
+        objective=objective,
+        tolerance=tolerance,
+        flags=flags,
+    )
+
+
+def _layer_entries(graph, weight_nodes, grad_norms, output_norms):
+    """{id(node): LayerStability} for every weight layer, from its weights and measured norms."""
     entries = {}
     for i, node in enumerate(weight_nodes):
         layer = node.operation
@@ -357,10 +384,12 @@ def stability_report(model, batch, loss=None, training=True, tolerance=10.0, see
             grad_norm=grad_norms[i],
             output_grad_norm=output_norms[i],
         )
+    return entries
 
-    flags, chains = [], []
-    if any(not math.isfinite(v) for v in grad_norms + output_norms):
-        flags.append("non-finite gradients")
+
+def _chain_entries(graph, weight_nodes, entries, tolerance, flags):
+    """A ChainStability per chain of weight layers; a line in `flags` for each one out of tolerance."""
+    chains = []
     for chain in _chains(graph, weight_nodes):
         members = [entries[id(n)] for n in chain]
         product = float(np.prod([m.weight_gain for m in members]))
@@ -385,24 +414,7 @@ def stability_report(model, batch, loss=None, training=True, tolerance=10.0, see
                 f"{status} chain {members[0].name} .. {members[-1].name} "
                 f"(measured gain {measured:.3g}, expected {chains[-1].expected_gain:.3g})"
             )
-    first, last = entries[id(weight_nodes[0])], entries[id(weight_nodes[-1])]
-    end_to_end = (
-        _ratio(first.output_grad_norm, last.output_grad_norm) if len(weight_nodes) > 1 else None
-    )
-    end_status = _status(end_to_end, tolerance)
-    if end_status != "ok":
-        flags.append(
-            f"{end_status} gradients from {last.name} back to {first.name} (gain {end_to_end:.3g})"
-        )
-    return StabilityReport(
-        layers=[entries[id(n)] for n in weight_nodes],
-        chains=chains,
-        end_to_end_gain=end_to_end,
-        end_to_end_status=end_status,
-        objective=objective,
-        tolerance=tolerance,
-        flags=flags,
-    )
+    return chains
 
 
 def _objective(model, view, weight_nodes, has_labels, loss, training, seed):

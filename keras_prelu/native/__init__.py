@@ -25,6 +25,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import tensorflow as tf
+
 SOURCE = Path(__file__).with_name("prelu_kernels.cc")
 _log = logging.getLogger("keras_prelu")
 _lock = threading.Lock()
@@ -56,8 +58,6 @@ def find_compiler():
 
 
 def _build_flags():
-    import tensorflow as tf
-
     compile_flags = list(tf.sysconfig.get_compile_flags())
     link_flags = list(tf.sysconfig.get_link_flags())
     return compile_flags, link_flags
@@ -65,8 +65,6 @@ def _build_flags():
 
 def library_path():
     """Where the library for this TensorFlow and this source lives in the cache."""
-    import tensorflow as tf
-
     compile_flags, link_flags = _build_flags()
     digest = hashlib.sha256()
     digest.update(SOURCE.read_bytes())
@@ -120,8 +118,6 @@ def load():
         if _state["loaded"]:
             return _state["module"]
         try:
-            import tensorflow as tf
-
             path = library_path()
             if not path.exists():
                 _log.info("keras_prelu: compiling the native PReLU kernels (once, 10-20 s) into %s", path)
