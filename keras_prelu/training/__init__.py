@@ -9,29 +9,42 @@
 
     training.train("resnet20_prelu", dataset="digits", epochs=30, out="runs/r20")  # a whole run
 
-Modules: `trainer` (the loop, strategies, precision), `data`, `recipes`,
+Modules: `trainer` (the compiled loop), `distribute` (strategies, precision), `data`, `recipes`,
 `schedules`, `runs` (run directories), `progress`, `settings`, `model_card`,
 `experiment` (`train` and `evaluate` of whole runs). Stands on the core,
 `utils` and the zoo.
 """
 
-from keras_prelu.training import data, experiment, progress, recipes, runs, schedules, settings
-from keras_prelu.training.experiment import ConfigError, evaluate, train
-from keras_prelu.training.settings import TrainSettings
-from keras_prelu.training.trainer import (
-    AUTO_CALL_SECONDS,
+from keras_prelu.training import (
+    data,
+    distribute,
+    experiment,
+    model_card,
+    progress,
+    recipes,
+    runs,
+    schedules,
+    settings,
+    trainer,
+)
+from keras_prelu.training.distribute import (
     DEFAULT_JIT_COMPILE,
-    MAX_STEPS_PER_EXECUTION,
     PRECISIONS,
     STRATEGIES,
-    EpochResult,
-    Trainer,
     default_jit_compile,
     device_type,
     is_chief_task,
     precision_policy,
     resolve_strategy,
     strategy_name,
+)
+from keras_prelu.training.experiment import ConfigError, evaluate, run, train
+from keras_prelu.training.settings import TrainSettings
+from keras_prelu.training.trainer import (
+    AUTO_CALL_SECONDS,
+    MAX_STEPS_PER_EXECUTION,
+    EpochResult,
+    Trainer,
 )
 from keras_prelu.utils.models import slope_variables
 
@@ -48,17 +61,21 @@ __all__ = [
     "data",
     "default_jit_compile",
     "device_type",
+    "distribute",
     "evaluate",
     "experiment",
     "is_chief_task",
+    "model_card",
     "precision_policy",
     "progress",
     "recipes",
     "resolve_strategy",
+    "run",
     "runs",
     "schedules",
     "settings",
     "slope_variables",
     "strategy_name",
     "train",
+    "trainer",
 ]

@@ -26,7 +26,7 @@ import zoo
 from keras_prelu.training import data as data_lib
 from keras_prelu.training import progress as progress_lib
 from keras_prelu.training import recipes as recipes_lib
-from keras_prelu.training import runs
+from keras_prelu.training import distribute, runs
 from keras_prelu.training import trainer as trainer_lib
 from keras_prelu.training.model_card import build_model_card, median_images_per_second
 from keras_prelu.training.settings import PROGRESS_MODES, ConfigError, TrainSettings
@@ -55,7 +55,11 @@ def check_model_name(name):
 
 def build_model(name, input_shape, num_classes, **overrides):
     """`zoo.get(name)` for this data's image shape and class count; errors raise ConfigError."""
-    check_model_name(name)
+    return _zoo_model(check_model_name(name), input_shape, num_classes, **overrides)
+
+
+def _zoo_model(name, input_shape, num_classes, **overrides):
+    """`build_model` for a name already checked."""
     try:
         return zoo.get(name, input_shape=tuple(input_shape), num_classes=int(num_classes), **overrides)
     except ValueError as error:
@@ -94,7 +98,7 @@ def _open_run(given, out, resume):
         raise ConfigError("a model name is needed, e.g. resnet20_prelu or mlp3x256_prelu")
     # Only the chief writes (decided from TF_CONFIG, before any TensorFlow work).
     run_dir = runs.RunDir(out or _default_out(given.model, given.dataset or "digits"),
-                          writer=trainer_lib.is_chief_task())
+                          writer=distribute.is_chief_task())
     if resume:
         if not run_dir.holds_run():
             raise ConfigError(f"nothing to resume in {str(run_dir.path)!r}: it holds no run "
@@ -136,7 +140,7 @@ def _prepare(settings, run_dir):
     """Recipe, strategy and data for the run (the strategy before other TensorFlow work)."""
     recipe = resolve_recipe(settings)
     settings = dataclasses.replace(settings, epochs=recipe.epochs, batch_size=recipe.batch_size)
-    strategy = trainer_lib.resolve_strategy(settings.strategy)
+    strategy = distribute.resolve_strategy(settings.strategy)
     replicas = strategy.num_replicas_in_sync
     if recipe.batch_size % replicas:
         raise ConfigError(
@@ -157,8 +161,8 @@ def _build(session):
     """The model and optimizer, under the precision policy and the strategy's scope."""
     settings, info = session.settings, session.data.info
     keras.utils.set_random_seed(int(settings.seed))
-    with trainer_lib.precision_policy(settings.precision), session.strategy.scope():
-        net = build_model(settings.model, info.image_shape, info.num_classes)
+    with distribute.precision_policy(settings.precision), session.strategy.scope():
+        net = _zoo_model(settings.model, info.image_shape, info.num_classes)
         optimizer = session.recipe.make_optimizer(session.steps)
     session.trainer = trainer_lib.Trainer(
         net, optimizer, strategy=session.strategy, jit_compile=settings.jit_compile,

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import zoo
-from keras_prelu.training import trainer as trainer_lib
+from keras_prelu.training import distribute
 
 
 def median_images_per_second(history):
@@ -22,9 +22,9 @@ def median_images_per_second(history):
 def environment(strategy):
     """Where the run trained: device, replicas, strategy, platform and library versions."""
     return {
-        "device": trainer_lib.device_type(),
+        "device": distribute.device_type(),
         "replicas": strategy.num_replicas_in_sync,
-        "strategy": trainer_lib.strategy_name(strategy),
+        "strategy": distribute.strategy_name(strategy),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(terse=True),
         "python": platform.python_version(),

@@ -11,14 +11,14 @@ here are the ones the command line offers.
 import dataclasses
 import typing
 
-from keras_prelu.training import data, progress, recipes, schedules, trainer
+from keras_prelu.training import data, distribute, progress, recipes, schedules
 
 #: `augment` values: the data module's augmentations, and "none" to switch a recipe's off.
 AUGMENT_CHOICES = ("none",) + tuple(a for a in data.AUGMENTATIONS if a is not None)
 OPTIMIZERS = recipes.OPTIMIZERS
 SCHEDULES = schedules.SCHEDULES
-PRECISIONS = trainer.PRECISIONS
-STRATEGIES = trainer.STRATEGIES
+PRECISIONS = distribute.PRECISIONS
+STRATEGIES = distribute.STRATEGIES
 PROGRESS_MODES = progress.MODES
 _CHOICES = {"precision": PRECISIONS, "strategy": STRATEGIES, "progress": PROGRESS_MODES}
 
