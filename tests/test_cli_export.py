@@ -11,6 +11,7 @@ import tensorflow as tf
 import keras_prelu
 from keras_prelu import export
 from keras_prelu.commands import main as cli
+from keras_prelu.export import tflite as tflite_export
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 
@@ -154,9 +155,9 @@ def test_onnx_without_extra_is_a_usage_error(monkeypatch, keras_file, tmp_path, 
 
 
 def test_parity_mismatch_exits_1_and_writes_nothing(monkeypatch, keras_file, tmp_path, capsys):
-    original = export.run_tflite
+    original = tflite_export.run_tflite
     monkeypatch.setattr(
-        export, "run_tflite",
+        tflite_export, "run_tflite",
         lambda content, x, name: {k: v * 1.01 + 1e-3 for k, v in original(content, x, name).items()},
     )
     code, out, err = run_cli(capsys, keras_file, "--format", "tflite", "--out", tmp_path / "m.tflite")

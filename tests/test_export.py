@@ -21,9 +21,13 @@ import tensorflow as tf
 
 import keras_prelu
 from keras_prelu import export
+from keras_prelu import ops as prelu_ops
+from keras_prelu.export import keras_format as keras_export
+from keras_prelu.export import onnx as onnx_export
+from keras_prelu.export import saved_model as saved_model_export
+from keras_prelu.export import tflite as tflite_export
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
-from keras_prelu import ops as prelu_ops
 
 TOL = 1e-5
 ACTIVATION_KINDS = ("relu", "leaky", "prelu", "prelu_shared", "rrelu")
@@ -125,7 +129,7 @@ def assert_close(reference, got):
 
 
 def tflite_ops_by_analyzer(content):
-    """Op names as TensorFlow's own tf.lite analyzer lists them (independent of export.py)."""
+    """Op names as TensorFlow's own tf.lite analyzer lists them (independent of keras_prelu.export)."""
     import io
 
     buffer = io.StringIO()
@@ -192,7 +196,7 @@ def test_export_friendly_equals_fast_kernel_per_thread_and_nested():
 # SavedModel
 # ---------------------------------------------------------------------------
 
-# The test's own loader, independent of export.py: keras and keras_prelu cannot
+# The test's own loader, independent of keras_prelu.export: keras and keras_prelu cannot
 # be imported (TensorFlow 2.21 imports keras on `import tensorflow` when it is
 # installed; it tolerates its absence, as in a serving-only environment).
 CLEAN_LOADER = textwrap.dedent(
@@ -369,7 +373,7 @@ def test_mixed_precision_model_is_exported_in_float32(tmp_path):
 
 def test_tflite_without_export_switch_is_rejected(monkeypatch, tmp_path):
     """Traced with the fast kernel, PReLU is no PRELU op: the export must fail, not write it."""
-    monkeypatch.setattr(export, "export_friendly", contextlib.nullcontext)
+    monkeypatch.setattr(saved_model_export, "export_friendly", contextlib.nullcontext)
     with pytest.raises(export.ExportError, match="PRELU"):
         export.export_model(mixed_model(), tmp_path / "m.tflite", "tflite")
     with pytest.raises(export.ExportError, match="XLA"):
@@ -425,7 +429,7 @@ def test_onnx_native_prelu_with_broadcasting_slopes(case, digits, tmp_path):
 
 
 def test_onnx_missing_extra_is_an_import_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(export, "onnx_available", lambda: (False, "ModuleNotFoundError: tf2onnx"))
+    monkeypatch.setattr(onnx_export, "onnx_available", lambda: (False, "ModuleNotFoundError: tf2onnx"))
     with pytest.raises(ImportError, match="onnx' extra"):
         export.export_model(mixed_model(), tmp_path / "m.onnx", "onnx")
     assert os.listdir(tmp_path) == []
@@ -462,13 +466,13 @@ def test_existing_path_is_refused_unless_overwrite(tmp_path):
 def test_output_appearing_during_export_is_not_clobbered(monkeypatch, tmp_path):
     """Without overwrite, a target another process wrote meanwhile wins; ours is dropped."""
     target = tmp_path / "m.keras"
-    original = export._export_keras
+    original = keras_export.export_keras
 
     def racing(job, file):
         target.write_text("written by a concurrent export")
         return original(job, file)
 
-    monkeypatch.setattr(export, "_export_keras", racing)
+    monkeypatch.setattr(keras_export, "export_keras", racing)
     with pytest.raises(FileExistsError):
         export.export_model(mixed_model(), target, "keras")
     assert target.read_text() == "written by a concurrent export"
@@ -481,7 +485,7 @@ class Interrupted(KeyboardInterrupt):
 
 def test_interrupted_saved_model_export_leaves_nothing(monkeypatch, tmp_path):
     written = []
-    original = export._write_saved_model
+    original = saved_model_export.write_saved_model
 
     def write_then_interrupt(model, spec, in_name, out_names, directory):
         original(model, spec, in_name, out_names, directory)
@@ -489,7 +493,7 @@ def test_interrupted_saved_model_export_leaves_nothing(monkeypatch, tmp_path):
         assert (directory / "saved_model.pb").is_file()  # fully written, not yet in place
         raise Interrupted()
 
-    monkeypatch.setattr(export, "_write_saved_model", write_then_interrupt)
+    monkeypatch.setattr(saved_model_export, "write_saved_model", write_then_interrupt)
     target = tmp_path / "new" / "serving"
     with pytest.raises(Interrupted):
         export.export_model(mixed_model(), target, version=1)
@@ -505,7 +509,7 @@ def test_failure_mid_tflite_export_keeps_existing_output(monkeypatch, tmp_path):
     def broken_convert(*args, **kwargs):
         raise RuntimeError("converter crashed")
 
-    monkeypatch.setattr(export, "_convert_tflite", broken_convert)
+    monkeypatch.setattr(tflite_export, "convert_tflite", broken_convert)
     with pytest.raises(RuntimeError, match="crashed"):
         export.export_model(mixed_model(), target, "tflite", overwrite=True)
     assert target.read_bytes() == b"previous model"
@@ -513,12 +517,12 @@ def test_failure_mid_tflite_export_keeps_existing_output(monkeypatch, tmp_path):
 
 
 def test_parity_mismatch_is_an_error_and_writes_nothing(monkeypatch, tmp_path):
-    original = export.run_tflite
+    original = tflite_export.run_tflite
 
     def off_by_a_bit(content, x, name):
         return {k: v + 1e-3 for k, v in original(content, x, name).items()}
 
-    monkeypatch.setattr(export, "run_tflite", off_by_a_bit)
+    monkeypatch.setattr(tflite_export, "run_tflite", off_by_a_bit)
     with pytest.raises(export.ParityError, match="max \\|diff\\| = 0.001"):
         export.export_model(mixed_model(), tmp_path / "m.tflite", "tflite")
     assert os.listdir(tmp_path) == []
