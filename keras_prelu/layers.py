@@ -97,7 +97,13 @@ class PReLU(_RectifierLayer):
             shared_axes = [shared_axes]
         if shared_axes is not None:
             for axis in shared_axes:
-                check_int("shared_axes", axis, minimum=1)  # axis 0 is the batch
+                try:
+                    check_int("shared_axes", axis, minimum=1)
+                except ValueError:
+                    raise ValueError(
+                        "`shared_axes` must hold axis indices >= 1 (axis 0 is the "
+                        f"batch). Received: shared_axes={shared_axes}"
+                    ) from None
         self.shared_axes = None if shared_axes is None else list(shared_axes)
         self.channel_shared = bool(channel_shared)
         self.data_format = check_choice(

@@ -1,7 +1,6 @@
 """The command as users run it: one line and exit code 2 for a user error, nothing from TensorFlow's start-up."""
 
-import subprocess
-import sys
+from conftest import python_env, run_python
 
 
 def test_user_error_is_one_line_on_stderr_with_exit_code_2():
@@ -9,7 +8,9 @@ def test_user_error_is_one_line_on_stderr_with_exit_code_2():
         "import sys; sys.argv[0] = 'keras-prelu'; "
         "from keras_prelu.commands.main import main; sys.exit(main(['models', 'info', 'no_such_model']))"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    env = python_env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL")  # as users run it: the command itself keeps TensorFlow quiet
+    result = run_python("-c", script, check=False, env=env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -3,6 +3,7 @@
 import pytest
 
 import zoo
+from conftest import usage_error
 from keras_prelu.commands import main as cli
 
 
@@ -38,20 +39,15 @@ def test_info_prints_the_published_figure(capsys):
 
 
 @pytest.mark.parametrize("name", ["resnet21_relu", "no-such-model"])
-def test_unknown_name_is_a_usage_error(capsys, name):
-    assert cli.main(["models", "info", name]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("keras-prelu: error: Unknown model.")
-    assert f"Received: name='{name}'" in lines[0]
+def test_unknown_name_is_a_usage_error(name):
+    line = usage_error("models", "info", name, fragments=["Unknown model.", f"Received: name='{name}'"])
+    assert line.startswith("keras-prelu: error: Unknown model.")
     if name == "resnet21_relu":
-        assert "Did you mean" in lines[0]
+        assert "Did you mean" in line
 
 
-def test_missing_sub_command_is_a_usage_error(capsys):
-    assert cli.main(["models"]) == 2
-    assert len(capsys.readouterr().err.splitlines()) == 1
+def test_missing_sub_command_is_a_usage_error():
+    usage_error("models")
 
 
 @pytest.mark.parametrize("argv", [["list", "resnet*"], ["info", "resnet20_prelu"]])

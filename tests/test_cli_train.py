@@ -2,11 +2,8 @@
 
 import json
 import os
-import pathlib
-import shutil
 import signal
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,33 +11,11 @@ import pytest
 from keras_prelu.commands import main as cli
 from keras_prelu.training import runs
 from keras_prelu.utils.summaries import read_scalars
+from conftest import KERAS_PRELU, own_lines, python_env, usage_error
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-TF_LOG_PREFIXES = ("WARNING: All log messages before absl", "I0000", "W0000", "E0000")
 # Small enough to be quick, long enough (89 steps of 16 per epoch, 4 per call) to be killed mid-epoch.
 RESUME_ARGS = ["mlp3x256_prelu", "--epochs", "3", "--batch-size", "16", "--steps-per-execution", "4",
                "--no-xla"]
-
-
-# The installed console script; else the same entry point through the interpreter.
-KERAS_PRELU = (
-    [shutil.which("keras-prelu")]
-    if shutil.which("keras-prelu")
-    else [sys.executable, "-c", "import sys; from keras_prelu.commands.main import main; sys.exit(main())"]
-)
-
-
-def _env():
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env.pop("TF_CONFIG", None)
-    return env
-
-
-def _own_lines(text):
-    """Lines of our own output, without TensorFlow's C++ start-up logging."""
-    return [line for line in text.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
 
 
 @pytest.fixture(scope="module")
@@ -103,18 +78,6 @@ def test_resume_of_a_finished_run_trains_no_more(finished_run, capsys):
     assert after == before
 
 
-def _one_line_error(capsys, argv, *fragments):
-    capsys.readouterr()
-    assert cli.main(argv) == 2
-    captured = capsys.readouterr()
-    lines = _own_lines(captured.err)
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("keras-prelu: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
-
-
 @pytest.mark.parametrize(
     "argv,fragments",
     [
@@ -131,37 +94,34 @@ def _one_line_error(capsys, argv, *fragments):
         (["evaluate", "/nonexistent/run"], ["no such run directory"]),
     ],
 )
-def test_user_errors_are_one_line(capsys, argv, fragments):
-    _one_line_error(capsys, argv, *fragments)
+def test_user_errors_are_one_line(argv, fragments):
+    usage_error(*argv, fragments=fragments)
 
 
-def test_missing_data_offline_is_a_user_error(capsys, tmp_path):
-    _one_line_error(
-        capsys,
-        ["train", "mlp3x256_prelu", "--dataset", "mnist", "--data-dir", str(tmp_path), "--no-download",
-         "--out", str(tmp_path / "run")],
-        "'mnist' is not prepared", "downloads are off",
+def test_missing_data_offline_is_a_user_error(tmp_path):
+    usage_error(
+        "train", "mlp3x256_prelu", "--dataset", "mnist", "--data-dir", tmp_path, "--no-download",
+        "--out", tmp_path / "run",
+        fragments=["'mnist' is not prepared", "downloads are off"],
     )
     assert not (tmp_path / "run").exists()
 
 
-def test_run_directory_conflicts_are_user_errors(capsys, tmp_path, finished_run):
-    _one_line_error(capsys, ["train", "mlp3x256_prelu", "--resume", "--out", str(tmp_path / "none")],
-                    "nothing to resume")
-    _one_line_error(capsys, ["train", "mlp3x256_prelu", "--out", str(finished_run)],
-                    "already holds a run", "--resume")
-    _one_line_error(capsys, ["train", "mlp3x256_prelu", "--resume", "--out", str(finished_run),
-                             "--epochs", "7"], "epochs is 3 there, not 7")
-    _one_line_error(capsys, ["evaluate", str(tmp_path)], "not a run directory")
+def test_run_directory_conflicts_are_user_errors(tmp_path, finished_run):
+    usage_error("train", "mlp3x256_prelu", "--resume", "--out", tmp_path / "none", fragments=["nothing to resume"])
+    usage_error("train", "mlp3x256_prelu", "--out", finished_run, fragments=["already holds a run", "--resume"])
+    usage_error("train", "mlp3x256_prelu", "--resume", "--out", finished_run, "--epochs", "7",
+                fragments=["epochs is 3 there, not 7"])
+    usage_error("evaluate", tmp_path, fragments=["not a run directory"])
 
 
 def test_exit_code_and_stderr_of_the_installed_command(tmp_path):
     completed = subprocess.run(
         [*KERAS_PRELU, "train", "nosuchmodel", "--out", str(tmp_path / "r")],
-        capture_output=True, text=True, timeout=180, env=_env(), cwd=tmp_path,
+        capture_output=True, text=True, timeout=180, env=python_env(), cwd=tmp_path,
     )
     assert completed.returncode == 2
-    lines = _own_lines(completed.stderr)
+    lines = own_lines(completed.stderr)
     assert lines == [lines[0]] and lines[0].startswith("keras-prelu: error: unknown model 'nosuchmodel'")
     assert "Traceback" not in completed.stderr
 
@@ -172,7 +132,7 @@ def test_sigkill_mid_epoch_then_resume_loses_no_finished_epoch(tmp_path):
     process = subprocess.Popen(
         [*KERAS_PRELU, "train", *RESUME_ARGS, "--out", str(killed),
          "--progress", "lines", "--progress-every", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=python_env(), cwd=tmp_path,
         start_new_session=True,
     )
     seen = None
@@ -197,7 +157,7 @@ def test_sigkill_mid_epoch_then_resume_loses_no_finished_epoch(tmp_path):
     resumed = subprocess.run(
         [*KERAS_PRELU, "train", "mlp3x256_prelu", "--out", str(killed),
          "--resume", "--progress", "lines"],
-        capture_output=True, text=True, timeout=300, env=_env(), cwd=tmp_path,
+        capture_output=True, text=True, timeout=300, env=python_env(), cwd=tmp_path,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed {killed} after epoch 2" in resumed.stderr

@@ -1,4 +1,7 @@
-"""PReLU, LeakyReLU and RReLU layers: NumPy references, shapes, precision, XLA, bad input."""
+"""PReLU, LeakyReLU and RReLU layers: NumPy references, shapes, precision, XLA, bad input.
+
+Configs, saving, eager vs graph and a fit step: tests/test_serializable.py.
+"""
 
 import keras
 import numpy as np
@@ -7,25 +10,6 @@ import tensorflow as tf
 
 import keras_prelu
 from keras_prelu import LeakyReLU, PositiveSlope, PReLU, RReLU, SlopeRange
-from layer_checks import check_layer
-
-
-@pytest.mark.parametrize(
-    "layer,shape",
-    [
-        (PReLU(), (2, 4, 4, 3)),
-        (PReLU(channel_shared=True), (2, 4, 4, 3)),
-        (PReLU(shared_axes=[1, 2]), (2, 4, 4, 3)),
-        (PReLU(data_format="channels_first"), (2, 3, 4, 4)),
-        (PReLU(alpha_constraint="positive_slope"), (2, 5)),
-        (LeakyReLU(), (2, 4, 3)),
-        (LeakyReLU(0.2), (2, 5)),
-        (RReLU(seed=3), (2, 4, 3)),
-    ],
-    ids=["prelu", "shared", "shared_axes", "channels_first", "constrained", "leaky", "leaky02", "rrelu"],
-)
-def test_standard_layer_checks(layer, shape):
-    check_layer(layer, shape)
 
 
 def test_prelu_defaults_are_per_channel_quarter():

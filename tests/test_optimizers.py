@@ -1,4 +1,8 @@
-"""Weight decay never touches slopes."""
+"""Weight decay never touches slopes.
+
+`keras_prelu.optimizers.get("sgd" | "adamw", ...)`: one step and config round trips in
+tests/test_serializable.py; here the plain-Keras contrast, the helper and its errors.
+"""
 
 import keras
 import numpy as np
@@ -6,25 +10,7 @@ import pytest
 
 import keras_prelu
 from keras_prelu import optimizers
-
-
-def _train_one_step(optimizer):
-    inputs = keras.Input((4,))
-    dense = keras.layers.Dense(4, kernel_initializer="ones", use_bias=False)
-    prelu = keras_prelu.PReLU()
-    model = keras.Model(inputs, prelu(dense(inputs)))
-    model.compile(optimizer=optimizer, loss="mse")
-    # Zero gradients everywhere (outputs equal targets on positive inputs): only decay moves weights.
-    x = np.ones((2, 4), "float32")
-    model.fit(x, model.predict(x, verbose=0), epochs=1, verbose=0)
-    return dense.kernel.numpy(), prelu.alpha.numpy()
-
-
-@pytest.mark.parametrize("name", ["sgd", "adamw"])
-def test_project_optimizers_decay_kernels_but_not_slopes(name):
-    kernel, alpha = _train_one_step(optimizers.get(name, learning_rate=0.1, weight_decay=0.5))
-    assert np.all(kernel < 1.0)
-    np.testing.assert_array_equal(alpha, np.full(4, 0.25, "float32"))
+from serializable_checks import one_step_without_gradient as _train_one_step
 
 
 def test_plain_keras_optimizer_would_decay_slopes():
@@ -51,3 +37,16 @@ def test_built_optimizer_is_refused():
 def test_unknown_optimizer_name():
     with pytest.raises(ValueError, match="optimizer='sgdd'"):
         optimizers.get("sgdd")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Keras optimizer configs do not carry exclude_from_weight_decay: an optimizer from "
+    "deserialize_keras_object (or a .keras file's compile config) decays slopes again unless passed "
+    "through keras_prelu.optimizers.get",
+)
+def test_deserialized_optimizer_still_exempts_slopes():
+    optimizer = optimizers.get("sgd", learning_rate=0.1, weight_decay=0.5)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(optimizer))
+    _, alpha = _train_one_step(restored)
+    np.testing.assert_array_equal(alpha, np.full(4, 0.25, "float32"))

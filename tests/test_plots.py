@@ -1,16 +1,14 @@
 """keras_prelu.diagnostics.plots: real, non-blank PNGs of the expected size; matplotlib stays optional."""
 
 import json
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
-import matplotlib.image
 
+from conftest import check_png, run_python
 from keras_prelu import PReLU
 from keras_prelu.diagnostics import (
     NegativeFractionMonitor,
@@ -21,17 +19,9 @@ from keras_prelu.diagnostics import (
 )
 
 
-def _check_png(path, width_px, height_px):
-    with open(path, "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    image = matplotlib.image.imread(path)
-    assert image.shape[:2] == (height_px, width_px)
-    assert image[..., :3].var() > 1e-3  # not a blank canvas
-
-
 def test_activation_figure(tmp_path):
     path = plots.plot_activations(tmp_path / "act.png", size=(6, 3), dpi=80)
-    _check_png(path, 480, 240)
+    check_png(path, 480, 240)
 
 
 def test_activation_figure_with_layers_and_labels(tmp_path):
@@ -42,7 +32,7 @@ def test_activation_figure_with_layers_and_labels(tmp_path):
         size=(4, 2),
         dpi=50,
     )
-    _check_png(path, 200, 100)
+    check_png(path, 200, 100)
 
 
 HISTORY = {
@@ -65,24 +55,24 @@ HISTORY = {
 
 
 def test_loss_curves_from_dict_and_json(tmp_path):
-    _check_png(
+    check_png(
         plots.plot_loss_curves(HISTORY, tmp_path / "loss.png", size=(8, 3), dpi=60), 480, 180
     )
     json_path = tmp_path / "history.json"
     json_path.write_text(json.dumps(HISTORY))
-    _check_png(
+    check_png(
         plots.plot_loss_curves(json_path, tmp_path / "loss2.png", size=(5, 3), dpi=60), 300, 180
     )
 
 
 def test_slope_trajectories_from_history_and_means_only(tmp_path):
-    _check_png(
+    check_png(
         plots.plot_slope_trajectories(HISTORY, tmp_path / "slopes.png", size=(5, 4), dpi=60),
         300,
         240,
     )
     means_only = {"loss": [1.0, 0.5], "slopes": {"p": {"mean": [0.25, 0.3]}, "q": [0.25, 0.2]}}
-    _check_png(
+    check_png(
         plots.plot_slope_trajectories(means_only, tmp_path / "means.png", size=(5, 4), dpi=60),
         300,
         240,
@@ -98,7 +88,7 @@ def test_slope_trajectories_from_a_tracker(tmp_path):
     tracker = SlopeTracker(record_initial=True)
     x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     model.fit(x, np.zeros((16, 2), "float32"), epochs=2, verbose=0, callbacks=[tracker])
-    _check_png(
+    check_png(
         plots.plot_slope_trajectories(tracker, tmp_path / "tracker.png", size=(5, 4), dpi=60),
         300,
         240,
@@ -111,7 +101,7 @@ def test_negative_fraction_histograms(tmp_path):
     model = keras.Model(inputs, PReLU(name="p")(keras.layers.Dense(5)(hidden)))
     x = np.random.default_rng(1).normal(size=(40, 6)).astype("float32")
     report = measure_negative_fraction(model, x)
-    _check_png(
+    check_png(
         plots.plot_negative_fractions(report, tmp_path / "nf.png", dpi=50), 300, 120
     )  # 2 columns x 1 row
     monitor = NegativeFractionMonitor(x)
@@ -119,7 +109,7 @@ def test_negative_fraction_histograms(tmp_path):
         plots.plot_negative_fractions(monitor, tmp_path / "none.png")
     monitor.report = report
     raw = {"a": [0.1, 0.5, 0.9], "b": np.linspace(0, 1, 10), "c": [0.0], "d": [1.0], "e": [0.3]}
-    _check_png(
+    check_png(
         plots.plot_negative_fractions(raw, tmp_path / "raw.png", columns=4, dpi=40), 480, 192
     )
 
@@ -129,7 +119,7 @@ def test_robustness_curves(tmp_path):
         "relu": RobustnessCurve("fgsm", [0.0, 0.1, 0.2], [0.9, 0.6, 0.3], 100),
         "prelu": RobustnessCurve("fgsm", [0.0, 0.1, 0.2], [0.92, 0.7, 0.4], 100).to_dict(),
     }
-    _check_png(plots.plot_robustness(curves, tmp_path / "rob.png", size=(4, 3), dpi=50), 200, 150)
+    check_png(plots.plot_robustness(curves, tmp_path / "rob.png", size=(4, 3), dpi=50), 200, 150)
 
 
 def test_bad_input_raises(tmp_path):
@@ -153,8 +143,5 @@ def test_package_imports_without_matplotlib_and_plots_say_what_to_install(tmp_pa
         "except ImportError as e:\n"
         "    print('IMPORT-ERROR', e)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_python("-c", code)
     assert "IMPORT-ERROR" in result.stdout and "pip install" in result.stdout

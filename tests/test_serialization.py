@@ -1,8 +1,5 @@
 """`.keras` round trips in a fresh process with only `import keras_prelu`."""
 
-import json
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -18,6 +15,8 @@ from keras_prelu import (
     RReLU,
     SlopeRange,
 )
+from conftest import last_json_line, run_python
+from serializable_checks import check_keras_file
 
 
 def _model_with_everything():
@@ -65,23 +64,15 @@ def test_keras_file_loads_in_fresh_process_with_only_import_keras_prelu(tmp_path
                            "types": sorted({{type(l).__name__ for l in model.layers}})}}))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = last_json_line(run_python("-c", script).stdout)
     assert report["diff"] == 0.0
     assert report["edited"] == [0.5] * 4
     assert {"PReLU", "LeakyReLU", "RReLU"} <= set(report["types"])
 
 
-def test_layers_as_activation_argument_round_trip_in_process(tmp_path):
+def test_layers_as_activation_argument_round_trip_in_process():
     inputs = keras.Input((5,))
     outputs = keras.layers.Dense(3, activation=PReLU(alpha_initializer=0.4))(inputs)
     model = keras.Model(inputs, outputs)
-    path = tmp_path / "act.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path, safe_mode=True)
-    x = np.random.default_rng(2).standard_normal((4, 5)).astype("float32")
-    np.testing.assert_array_equal(model.predict(x, verbose=0), restored.predict(x, verbose=0))
+    restored = check_keras_file(model, np.random.default_rng(2).standard_normal((4, 5)).astype("float32"))
     assert isinstance(restored.layers[-1].activation, PReLU)

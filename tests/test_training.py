@@ -197,7 +197,7 @@ def test_resolve_strategy_without_tf_config_is_one_device(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     strategy = training.resolve_strategy("auto")
     assert strategy.num_replicas_in_sync == 1
-    assert training.is_chief(strategy)
+    assert training.is_chief_task()
 
 
 def test_slope_variables_finds_prelu_layers_only():

@@ -6,36 +6,14 @@ TensorFlow initialises.
 
 import json
 import os
-import pathlib
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent
-
-
-# The installed console script; else the same entry point through the interpreter.
-KERAS_PRELU = (
-    [shutil.which("keras-prelu")]
-    if shutil.which("keras-prelu")
-    else [sys.executable, "-c", "import sys; from keras_prelu.commands.main import main; sys.exit(main())"]
-)
-
-
-def _env(**extra):
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env.pop("TF_CONFIG", None)
-    env.update(extra)
-    return env
-
+from conftest import KERAS_PRELU, ROOT, python_env, run_python
 
 MIRRORED_WORKER = r'''
 """One device vs MirroredStrategy over two logical CPUs, in graph and XLA mode.
@@ -105,10 +83,7 @@ print("RESULT " + json.dumps(results))
 
 
 def _mirrored():
-    completed = subprocess.run(
-        [sys.executable, "-c", MIRRORED_WORKER],
-        capture_output=True, text=True, timeout=300, env=_env(), cwd=ROOT,
-    )
+    completed = run_python("-c", MIRRORED_WORKER, check=False, cwd=ROOT)
     lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
     assert completed.returncode == 0 and lines, completed.stderr[-3000:]
     return json.loads(lines[-1][len("RESULT "):])
@@ -162,7 +137,7 @@ def test_two_local_workers_train_with_multi_worker_mirrored(tmp_path):
                  "--batch-size", "128", "--lr", "0.003", "--warmup-epochs", "0", "--out", str(out),
                  "--progress", "none", "--no-xla"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                env=_env(TF_CONFIG=tf_config), start_new_session=True,
+                env=python_env(TF_CONFIG=tf_config), start_new_session=True,
             ))
         outputs = [p.communicate(timeout=400) for p in processes]
     finally:

@@ -1,11 +1,10 @@
 """zoo.layers.ZeroPadShortcut: the option-A shortcut against NumPy, config and saving."""
 
-import json
-
 import keras
 import numpy as np
 import pytest
 
+from serializable_checks import check_config, check_keras_file
 from zoo.layers import ZeroPadShortcut
 
 
@@ -39,7 +38,7 @@ def test_channels_first():
     assert layer.compute_output_shape((None, 3, 6, None)) == (None, 6, 3, None)
 
 
-def test_config_round_trip_and_serialization():
+def test_config_holds_the_arguments():
     layer = ZeroPadShortcut(32, strides=2, name="shortcut")
     config = layer.get_config()
     assert {k: config[k] for k in ("channels", "strides", "data_format")} == {
@@ -47,20 +46,14 @@ def test_config_round_trip_and_serialization():
         "strides": 2,
         "data_format": "channels_last",
     }
-    assert ZeroPadShortcut.from_config(json.loads(json.dumps(config))).get_config() == config
-    serialized = keras.saving.serialize_keras_object(layer)
-    assert serialized["registered_name"] == "keras_prelu>ZeroPadShortcut"
-    assert keras.saving.deserialize_keras_object(serialized).get_config() == config
+    check_config(layer)  # round trips; the rest of the harness: tests/test_serializable.py
 
 
-def test_in_a_model_with_unknown_spatial_size_and_saved(tmp_path):
+def test_in_a_model_with_unknown_spatial_size_and_saved():
     inputs = keras.Input((None, None, 4))
     model = keras.Model(inputs, ZeroPadShortcut(8)(inputs))
     assert model.output_shape == (None, None, None, 8)
-    model.save(tmp_path / "m.keras")
-    restored = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    x = np.ones((1, 5, 5, 4), "float32")
-    np.testing.assert_array_equal(restored(x), model(x))
+    check_keras_file(model, np.ones((1, 5, 5, 4), "float32"))
 
 
 def test_errors():

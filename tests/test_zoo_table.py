@@ -1,12 +1,10 @@
 """`python -m zoo.table`: the Markdown table is generated from the registry."""
 
-import subprocess
-import sys
-
 import keras
 import pytest
 
 import zoo
+from conftest import run_python
 from zoo import registry, table
 
 
@@ -41,12 +39,5 @@ def test_markdown_lists_families_in_registration_order(monkeypatch):
 
 @pytest.mark.slow
 def test_module_runs():
-    result = subprocess.run(
-        [sys.executable, "-m", "zoo.table"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_python("-m", "zoo.table", timeout=600)
     assert len([line for line in result.stdout.splitlines() if line.startswith("| `")]) == 3
