@@ -7,7 +7,8 @@ pytest puts tests/ on sys.path):
 - subprocesses: `ROOT`, `KERAS_PRELU` (the installed command), `python_env`,
   `run_python`, `last_json_line`, `own_lines`;
 - the command in-process: `run_cli`, `usage_error`;
-- figures: `png_size`, `check_png`.
+- figures: `png_size`, `check_png`;
+- models: `randomize_slopes`.
 """
 
 import contextlib
@@ -163,3 +164,22 @@ def check_png(path, width, height, min_colours=20):
     rgb = np.round(image * 255).astype(np.int64)
     colours = np.unique(rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2])
     assert len(colours) > min_colours, f"{path} is (nearly) blank: {len(colours)} colours"
+
+
+# ---------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------
+
+
+def randomize_slopes(model, seed=0):
+    """Distinct PReLU slopes per channel (uniform in [0.05, 0.6) from `seed`), so a wrong
+    broadcast cannot pass unnoticed; returns `model`."""
+    import numpy as np
+
+    import keras_prelu
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras_prelu.PReLU):
+            layer.alpha.assign(rng.uniform(0.05, 0.6, layer.alpha.shape).astype("float32"))
+    return model

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 import keras_prelu
+from conftest import randomize_slopes, run_cli, usage_error
 from keras_prelu import export
-from keras_prelu.commands import main as cli
 from keras_prelu.export import tflite as tflite_export
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
@@ -30,17 +30,7 @@ def small_model(seed=0):
     h = keras.layers.Dense(12)(h)
     h = keras_prelu.PReLU()(h)
     model = keras.Model(inputs, keras.layers.Dense(10, name="logits")(h))
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras_prelu.PReLU):
-            layer.alpha.assign(rng.uniform(0.05, 0.6, layer.alpha.shape).astype("float32"))
-    return model
-
-
-def run_cli(capsys, *argv):
-    code = cli.main(["export", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return randomize_slopes(model, seed)
 
 
 @pytest.fixture
@@ -50,7 +40,7 @@ def keras_file(tmp_path):
     return path
 
 
-def test_run_directory_to_versioned_saved_model_with_final_weights(tmp_path, capsys):
+def test_run_directory_to_versioned_saved_model_with_final_weights(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     model = small_model(seed=0)
@@ -61,7 +51,7 @@ def test_run_directory_to_versioned_saved_model_with_final_weights(tmp_path, cap
     (tmp_path / "serving" / "3").mkdir(parents=True)
 
     code, out, err = run_cli(
-        capsys, run, "--out", tmp_path / "serving", "--version", "auto", "--input-name", "pixels"
+        "export", run, "--out", tmp_path / "serving", "--version", "auto", "--input-name", "pixels"
     )
     assert code == 0, err
     version_dir = tmp_path / "serving" / "4"
@@ -76,27 +66,25 @@ def test_run_directory_to_versioned_saved_model_with_final_weights(tmp_path, cap
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * max(1, np.abs(expected).max()))
     assert np.abs(got - model(digits.sample).numpy()).max() > 1e-3  # not model.keras's weights
 
-    code, _, err = run_cli(capsys, run, "--out", tmp_path / "serving", "--version", "4")
-    assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1
+    usage_error("export", run, "--out", tmp_path / "serving", "--version", "4", fragments=["already exists"])
 
 
-def test_tflite_refuses_existing_output_until_overwrite(keras_file, tmp_path, capsys):
+def test_tflite_refuses_existing_output_until_overwrite(keras_file, tmp_path):
     out_file = tmp_path / "m.tflite"
-    code, out, err = run_cli(capsys, keras_file, "--format", "tflite", "--out", out_file)
+    code, out, err = run_cli("export", keras_file, "--format", "tflite", "--out", out_file)
     assert code == 0, err
     assert "ops: " in out and "PRELU x3" in out and "LEAKY_RELU x1" in out and "NEG" not in out
     assert "max |diff| = " in out and "random normal" in out
     first = out_file.read_bytes()
 
-    code, out, err = run_cli(capsys, keras_file, "--format", "tflite", "--out", out_file)
-    assert code == 2 and out == ""
-    assert err.strip().splitlines() == [
+    line = usage_error("export", keras_file, "--format", "tflite", "--out", out_file)
+    assert line == (
         f"keras-prelu: error: '{out_file}' already exists; pass overwrite=True (--overwrite) to replace it"
-    ]
+    )
     assert out_file.read_bytes() == first
 
     code, out, err = run_cli(
-        capsys, keras_file, "--format", "tflite", "--out", out_file, "--overwrite", "--json"
+        "export", keras_file, "--format", "tflite", "--out", out_file, "--overwrite", "--json"
     )
     assert code == 0, err
     result = json.loads(out)
@@ -106,9 +94,9 @@ def test_tflite_refuses_existing_output_until_overwrite(keras_file, tmp_path, ca
     assert sorted(os.listdir(tmp_path)) == ["m.tflite", "model.keras"]
 
 
-def test_int8_with_dataset_reports_accuracy(keras_file, tmp_path, capsys):
+def test_int8_with_dataset_reports_accuracy(keras_file, tmp_path):
     code, out, err = run_cli(
-        capsys, keras_file, "--format", "tflite", "--out", tmp_path / "q.tflite",
+        "export", keras_file, "--format", "tflite", "--out", tmp_path / "q.tflite",
         "--quantize", "int8", "--data", "digits", "--calibration-size", "64", "--eval-size", "100",
     )
     assert code == 0, err
@@ -136,31 +124,28 @@ def test_int8_with_dataset_reports_accuracy(keras_file, tmp_path, capsys):
         (["{keras}", "--out", "{tmp}/x", "--sample-size", "0"], "--sample-size must be >= 1"),
     ],
 )
-def test_usage_errors_are_one_line_exit_2(argv, message, keras_file, tmp_path, capsys):
+def test_usage_errors_are_one_line_exit_2(argv, message, keras_file, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     values = {"missing": tmp_path / "nope", "tmp": work, "keras": keras_file}
-    code, out, err = run_cli(capsys, *[a.format(**values) for a in argv])
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("keras-prelu: error: ") and message in lines[0]
+    usage_error("export", *[a.format(**values) for a in argv], fragments=[message])
     assert os.listdir(work) == []
 
 
-def test_onnx_without_extra_is_a_usage_error(monkeypatch, keras_file, tmp_path, capsys):
+def test_onnx_without_extra_is_a_usage_error(monkeypatch, keras_file, tmp_path):
     monkeypatch.setattr(export, "onnx_available", lambda: (False, "ModuleNotFoundError: tf2onnx"))
-    code, _, err = run_cli(capsys, keras_file, "--format", "onnx", "--out", tmp_path / "m.onnx")
-    assert code == 2 and "pip install 'keras-prelu[onnx]'" in err
+    usage_error("export", keras_file, "--format", "onnx", "--out", tmp_path / "m.onnx",
+                fragments=["pip install 'keras-prelu[onnx]'"])
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_parity_mismatch_exits_1_and_writes_nothing(monkeypatch, keras_file, tmp_path, capsys):
+def test_parity_mismatch_exits_1_and_writes_nothing(monkeypatch, keras_file, tmp_path):
     original = tflite_export.run_tflite
     monkeypatch.setattr(
         tflite_export, "run_tflite",
         lambda content, x, name: {k: v * 1.01 + 1e-3 for k, v in original(content, x, name).items()},
     )
-    code, out, err = run_cli(capsys, keras_file, "--format", "tflite", "--out", tmp_path / "m.tflite")
+    code, out, err = run_cli("export", keras_file, "--format", "tflite", "--out", tmp_path / "m.tflite")
     assert code == 1 and out == ""
     assert "The TFLite model differs from the Keras model: max |diff| =" in err
     assert sorted(os.listdir(tmp_path)) == ["model.keras"]

@@ -2,30 +2,32 @@
 
 import pytest
 
+from conftest import usage_error
 from keras_prelu import study
 from keras_prelu.commands import main as cli
-from keras_prelu.training import experiment
+
+TRAIN = "keras_prelu.training.experiment.train"
+LOAD_DATA = "keras_prelu.training.data.load"
 
 
 @pytest.fixture
-def no_training(monkeypatch):
+def refuse(monkeypatch):
+    """`refuse(*targets, why=...)`: calling any of the dotted-path `targets` fails the test with `why`."""
+
+    def patch(*targets, why):
+        def refused(*args, **kwargs):
+            raise AssertionError(why)
+
+        for target in targets:
+            monkeypatch.setattr(target, refused)
+
+    return patch
+
+
+@pytest.fixture
+def no_training(refuse):
     """Fail the test if a user error got as far as training or loading data."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a user error must be reported before any training")
-
-    monkeypatch.setattr(experiment, "train", refuse)
-    monkeypatch.setattr("keras_prelu.training.data.load", refuse)
-
-
-def _error(capsys, argv):
-    assert cli.main(argv) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("keras-prelu: error: ")
-    return lines[0]
+    refuse(TRAIN, LOAD_DATA, why="a user error must be reported before any training")
 
 
 @pytest.mark.parametrize(
@@ -47,9 +49,8 @@ def _error(capsys, argv):
         (["--timing-steps", "x"], "--timing-steps takes 'auto' or a whole number >= 0"),
     ],
 )
-def test_bad_flags(capsys, no_training, tmp_path, argv, message):
-    line = _error(capsys, ["compare", "mlp3x256", "--out", str(tmp_path / "s"), *argv])
-    assert message in line
+def test_bad_flags(no_training, tmp_path, argv, message):
+    usage_error("compare", "mlp3x256", "--out", tmp_path / "s", *argv, fragments=[message])
     assert not (tmp_path / "s").exists()
 
 
@@ -61,47 +62,41 @@ def test_bad_flags(capsys, no_training, tmp_path, argv, message):
         ("transformer", "unknown model 'transformer': give an architecture such as"),
     ],
 )
-def test_unknown_model(capsys, no_training, tmp_path, model, message):
-    line = _error(capsys, ["compare", model, "--out", str(tmp_path / "s")])
-    assert message in line
+def test_unknown_model(no_training, tmp_path, model, message):
+    usage_error("compare", model, "--out", tmp_path / "s", fragments=[message])
     assert not (tmp_path / "s").exists()
 
 
-def test_unknown_recipe(capsys, no_training, tmp_path):
-    line = _error(capsys, ["compare", "mlp3x256", "--recipe", "fast", "--out", str(tmp_path / "s")])
-    assert "Unknown recipe" in line and "Received: recipe='fast'" in line
+def test_unknown_recipe(no_training, tmp_path):
+    usage_error("compare", "mlp3x256", "--recipe", "fast", "--out", tmp_path / "s",
+                fragments=["Unknown recipe", "Received: recipe='fast'"])
 
 
-def test_out_holding_something_else_is_refused(capsys, no_training, tmp_path):
+def test_out_holding_something_else_is_refused(no_training, tmp_path):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "notes.txt").write_text("mine")
-    line = _error(capsys, ["compare", "mlp3x256", "--out", str(tmp_path / "s")])
-    assert "exists and holds no study" in line
+    usage_error("compare", "mlp3x256", "--out", tmp_path / "s", fragments=["exists and holds no study"])
 
 
-def test_unknown_dataset_is_one_line_and_leaves_nothing(capsys, monkeypatch, tmp_path):
-    def refuse(*args, **kwargs):
-        raise AssertionError("no training for an unknown dataset")
-
-    monkeypatch.setattr(experiment, "train", refuse)
-    line = _error(capsys, ["compare", "mlp3x256", "--dataset", "no_such_dataset", "--epochs", "1",
-                           "--seeds", "1", "--activations", "relu", "--out", str(tmp_path / "s")])
-    assert "unknown dataset 'no_such_dataset'" in line
+def test_unknown_dataset_is_one_line_and_leaves_nothing(refuse, tmp_path):
+    refuse(TRAIN, why="no training for an unknown dataset")
+    usage_error("compare", "mlp3x256", "--dataset", "no_such_dataset", "--epochs", "1", "--seeds", "1",
+                "--activations", "relu", "--out", tmp_path / "s",
+                fragments=["unknown dataset 'no_such_dataset'"])
     assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize("make", ["missing", "empty", "study"])
-def test_plot_errors(capsys, tmp_path, make):
+def test_plot_errors(tmp_path, make):
     path = tmp_path / "run"
     if make == "empty":
         path.mkdir()
     elif make == "study":
         path.mkdir()
         (path / study.STATE_FILE).write_text("{}")
-    line = _error(capsys, ["plot", str(path)])
     expected = {"missing": "no such run directory", "empty": "is not a run directory (no config.json)",
                 "study": "is a study directory"}[make]
-    assert expected in line
+    usage_error("plot", path, fragments=[expected])
 
 
 def test_help_lists_the_commands(capsys):

@@ -7,11 +7,9 @@ and skip with the import error otherwise.
 """
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 
 import keras
@@ -20,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 import keras_prelu
+from conftest import last_json_line, python_env, randomize_slopes, run_python
 from keras_prelu import export
 from keras_prelu import ops as prelu_ops
 from keras_prelu.export import keras_format as keras_export
@@ -51,27 +50,27 @@ needs_onnx = pytest.mark.skipif(not ONNX_OK, reason=f"onnx extra not installed: 
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """Normalised real digit images (8x8x1): check batch, training sample, labelled test set."""
+def digit_arrays():
+    """`export.RealData` of normalised real digit images (8x8x1): check batch, training
+    sample, labelled test set."""
     return export.dataset_arrays("digits", sample_size=16, calibration_size=256, eval_size=360)
 
 
-def real_inputs(digits, shape):
+def real_inputs(digit_arrays, shape):
     """Real digit images brought to `shape` (H, W, C): resized, channels repeated."""
-    x = digits.sample
+    x = digit_arrays.sample
     if x.shape[1:] == tuple(shape):
         return x
     x = tf.image.resize(x, shape[:2]).numpy()
     return np.repeat(x, shape[2], axis=-1).astype("float32")
 
 
-def randomize_slopes(model, seed=0):
-    """Distinct slopes per channel, so a wrong broadcast cannot pass unnoticed."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras_prelu.PReLU):
-            layer.alpha.assign(rng.uniform(0.05, 0.6, layer.alpha.shape).astype("float32"))
-    return model
+def case_inputs(case, model, digit_arrays):
+    """Inputs for a TFLite/ONNX case: real digits brought to the model's input shape; for
+    "per_element", random normal 6x10x3 inputs."""
+    if case == "per_element":
+        return np.random.default_rng(0).standard_normal((5, 6, 10, 3)).astype("float32")
+    return real_inputs(digit_arrays, model.input_shape[1:])
 
 
 def mixed_model():
@@ -232,18 +231,13 @@ CLEAN_LOADER = textwrap.dedent(
 
 def serve_in_clean_process(model_dir, x, tmp_path):
     np.save(tmp_path / "x.npy", x)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run(
-        [sys.executable, "-c", CLEAN_LOADER, str(model_dir), str(tmp_path / "x.npy")],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = run_python("-c", CLEAN_LOADER, model_dir, tmp_path / "x.npy", cwd=tmp_path)
+    return last_json_line(proc.stdout)
 
 
-def test_saved_model_serves_with_plain_tensorflow(digits, tmp_path):
+def test_saved_model_serves_with_plain_tensorflow(digit_arrays, tmp_path):
     model = zoo_model("cifar_resnet", "prelu")
-    x = real_inputs(digits, (32, 32, 3))
+    x = real_inputs(digit_arrays, (32, 32, 3))
     result = export.export_model(model, tmp_path / "serving", version=1, sample=x)
 
     version_dir = tmp_path / "serving" / "1"
@@ -266,7 +260,7 @@ def test_saved_model_serves_with_plain_tensorflow(digits, tmp_path):
         pytest.skip("saved_model_cli is not on PATH")
     shown = subprocess.run(
         [cli, "show", "--all", "--dir", str(version_dir)], capture_output=True, text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=300,
+        env=python_env(), timeout=300,
     )
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "signature_def['serve']:" in shown.stdout
@@ -289,13 +283,10 @@ TFLITE_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(TFLITE_CASES))
-def test_tflite_uses_native_prelu_and_leaky_relu(case, digits, tmp_path):
+def test_tflite_uses_native_prelu_and_leaky_relu(case, digit_arrays, tmp_path):
     builder, prelus, leakies = TFLITE_CASES[case]
     model = builder()
-    if case == "per_element":
-        x = np.random.default_rng(0).standard_normal((5, 6, 10, 3)).astype("float32")
-    else:
-        x = real_inputs(digits, model.input_shape[1:])
+    x = case_inputs(case, model, digit_arrays)
     result = export.export_model(model, tmp_path / "model.tflite", "tflite", sample=x)
     content = (tmp_path / "model.tflite").read_bytes()
 
@@ -315,7 +306,7 @@ def test_tflite_uses_native_prelu_and_leaky_relu(case, digits, tmp_path):
     assert result.max_scaled_diff <= TOL
 
 
-def test_tflite_int8_from_training_sample_reports_accuracy_drop(digits, tmp_path):
+def test_tflite_int8_from_training_sample_reports_accuracy_drop(digit_arrays, tmp_path):
     keras.utils.set_random_seed(0)  # before building, so the result does not depend on test order
     model = mixed_model()
     model.compile(optimizer=keras.optimizers.Adam(3e-3),
@@ -325,7 +316,8 @@ def test_tflite_int8_from_training_sample_reports_accuracy_drop(digits, tmp_path
 
     result = export.export_model(
         model, tmp_path / "int8.tflite", "tflite", quantize="int8",
-        representative_data=digits.representative, eval_data=digits.evaluation, sample=digits.sample,
+        representative_data=digit_arrays.representative, eval_data=digit_arrays.evaluation,
+        sample=digit_arrays.sample,
     )
     q = result.quantization
     content = (tmp_path / "int8.tflite").read_bytes()
@@ -336,7 +328,7 @@ def test_tflite_int8_from_training_sample_reports_accuracy_drop(digits, tmp_path
     tensor_types = {detail["dtype"] for detail in interpreter.get_tensor_details()}
     assert np.int8 in tensor_types  # weights and activations are int8
 
-    x, y = digits.evaluation
+    x, y = digit_arrays.evaluation
     (got,) = interpreter.get_signature_runner()(digit=x).values()
     accuracy_int8 = float(np.mean(got.argmax(-1) == y))
     accuracy_keras = float(np.mean(keras_outputs(model, x).argmax(-1) == y))
@@ -395,15 +387,12 @@ ONNX_CASES = {
 
 @needs_onnx
 @pytest.mark.parametrize("case", sorted(ONNX_CASES))
-def test_onnx_native_prelu_with_broadcasting_slopes(case, digits, tmp_path):
+def test_onnx_native_prelu_with_broadcasting_slopes(case, digit_arrays, tmp_path):
     import onnx
     import onnxruntime
 
     model = ONNX_CASES[case]()
-    if case == "per_element":
-        x = np.random.default_rng(0).standard_normal((5, 6, 10, 3)).astype("float32")
-    else:
-        x = real_inputs(digits, model.input_shape[1:])
+    x = case_inputs(case, model, digit_arrays)
     result = export.export_model(model, tmp_path / "m.onnx", "onnx", sample=x)
     proto = onnx.load(tmp_path / "m.onnx")
     op_types = [node.op_type for node in proto.graph.node]
@@ -552,11 +541,11 @@ def test_bad_arguments_raise_before_writing(tmp_path):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("activation", ACTIVATION_KINDS)
 @pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])
-def test_every_family_and_activation_exports(family, activation, fmt, digits, tmp_path):
+def test_every_family_and_activation_exports(family, activation, fmt, digit_arrays, tmp_path):
     if fmt == "onnx" and not ONNX_OK:
         pytest.skip(f"onnx extra not installed: {ONNX_REASON}")
     model = zoo_model(family, activation, full_size=True)
-    x = real_inputs(digits, model.input_shape[1:])
+    x = real_inputs(digit_arrays, model.input_shape[1:])
     target = tmp_path / ("sm" if fmt == "saved_model" else f"m.{fmt}")
     result = export.export_model(model, target, fmt, sample=x)
     print(f"PARITY {model.name} {fmt} max_abs_diff={result.max_abs_diff:.3g} "

@@ -5,22 +5,18 @@ seed) is run once through the command line; the tests read its directory, or
 rerun it in copies to check that finished cells are not retrained.
 """
 
-import contextlib
 import io
 import json
 import re
 import shutil
-import struct
-import sys
 
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
-import matplotlib.image  # noqa: E402
 
+from conftest import check_png, run_cli  # noqa: E402
 from keras_prelu import study  # noqa: E402
-from keras_prelu.commands import main as cli  # noqa: E402
 from keras_prelu.training import experiment, runs  # noqa: E402
 
 ACTIVATIONS = ["relu", "prelu"]
@@ -35,24 +31,11 @@ COLUMNS = ["activation", "test accuracy (mean ± sd)", "never-positive units", "
            "zero input gradients", "FGSM accuracy (ε=0.01)"]
 
 
-def _run_cli(argv):
-    """cli.main(argv) as the installed command would run it: returns (code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.argv
-    sys.argv = ["keras-prelu", *argv]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(argv)
-    finally:
-        sys.argv = saved
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("study") / "tiny"
     argv = ["compare", "mlp3x256", *ARGS, "--out", str(out)]
-    code, stdout, stderr = _run_cli(argv)
+    code, stdout, stderr = run_cli(*argv)
     assert code == 0, stderr[-2000:]
     return {"out": out, "argv": argv, "stdout": stdout, "stderr": stderr}
 
@@ -67,22 +50,6 @@ def _table(report, header_start="| activation | test accuracy"):
             break
         rows.append(dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)))
     return header, rows
-
-
-def _png_size(path):
-    with open(path, "rb") as handle:
-        head = handle.read(24)
-    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    return struct.unpack(">II", head[16:24])
-
-
-def _check_png(path, width, height):
-    assert _png_size(path) == (width, height)
-    image = matplotlib.image.imread(path)[..., :3]
-    assert image.var() > 1e-3, f"{path} is blank"
-    rgb = np.round(image * 255).astype(np.int64)
-    colours = np.unique(rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2])
-    assert len(colours) > 20, f"{path} is (nearly) blank: {len(colours)} colours"
 
 
 def _mtimes(out):
@@ -195,7 +162,7 @@ def test_figures_are_real_pngs_of_the_expected_size(tiny):
     }
     assert sorted(p.name for p in figures.iterdir()) == sorted(expected)
     for name, (width, height) in expected.items():
-        _check_png(figures / name, width, height)
+        check_png(figures / name, width, height)
     report = (tiny["out"] / "report.md").read_text()
     for name in expected:
         assert f"](figures/{name})" in report
@@ -326,9 +293,9 @@ def test_activation_and_seed_parsing():
 def test_plot_of_a_study_cell_uses_its_measurements(tiny, tmp_path):
     figures = study.plot_run(tiny["out"] / "cells" / "prelu-seed0", out=tmp_path / "fig")
     assert sorted(figures) == ["loss_curves", "negative_fraction", "slopes"]
-    _check_png(figures["loss_curves"], 900, 350)
-    _check_png(figures["slopes"], 700, 400)
-    _check_png(figures["negative_fraction"], 900, 240)
+    check_png(figures["loss_curves"], 900, 350)
+    check_png(figures["slopes"], 700, 400)
+    check_png(figures["negative_fraction"], 900, 240)
 
 
 @pytest.mark.slow
@@ -336,12 +303,12 @@ def test_plot_of_a_plain_run_measures_its_model(tiny, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny["out"] / "cells" / "relu-seed0", run)
     (run / "measurements.json").unlink()  # now a run as `keras-prelu train` leaves it
-    code, stdout, stderr = _run_cli(["plot", str(run)])
+    code, stdout, stderr = run_cli("plot", run)
     assert code == 0, stderr
     paths = stdout.split()
     assert [p.rsplit("/", 1)[1] for p in paths] == ["loss_curves.png", "negative_fraction.png"]
     assert "measuring negative fractions of the final model on digits" in stderr
-    _check_png(run / "figures" / "negative_fraction.png", 900, 240)
+    check_png(run / "figures" / "negative_fraction.png", 900, 240)
     # Without measuring: the history's figures only (ReLU: no slopes).
     assert study.plot_run(run, out=tmp_path / "nom", measure_model=False).keys() == {"loss_curves"}
 
@@ -394,7 +361,7 @@ def test_fashion_mnist_from_the_shared_data(shared_data, tmp_path):
             str(shared_data / "tensorflow_datasets"), "--no-download", "--activations", "relu,prelu",
             "--epochs", "1", "--seeds", "1", "--warmup-epochs", "0", "--attack-examples", "500",
             "--timing-steps", "5", "--timing-rounds", "2", "--out", str(out)]
-    code, _, stderr = _run_cli(argv)
+    code, _, stderr = run_cli(*argv)
     assert code == 0, stderr[-2000:]
     report = (out / "report.md").read_text()
     assert report.startswith("# Activation study: mlp3x256 on fashion_mnist")

@@ -1,14 +1,13 @@
 """The committed example study (examples/study_fashion_mnist): its report agrees with its own cell files."""
 
-import pathlib
 import re
-import struct
 
 import pytest
 
+from conftest import ROOT, png_size
 from keras_prelu import study
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "study_fashion_mnist"
+EXAMPLE = ROOT / "examples" / "study_fashion_mnist"
 
 
 def _main_table(text):
@@ -52,10 +51,7 @@ def test_example_figures_are_the_ones_the_report_shows():
     assert len(shown) == 10
     assert sorted(shown) == sorted(f"figures/{p.name}" for p in (EXAMPLE / "figures").iterdir())
     for path in shown:
-        with open(EXAMPLE / path, "rb") as handle:
-            head = handle.read(24)
-        assert head[:8] == b"\x89PNG\r\n\x1a\n"
-        width, height = struct.unpack(">II", head[16:24])
+        width, height = png_size(EXAMPLE / path)
         assert width >= 600 and height >= 240
 
 

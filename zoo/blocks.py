@@ -43,6 +43,16 @@ def check_input_shape(input_shape, rank=None, spatial_none=False):
     return tuple(input_shape)
 
 
+def check_family_arguments(width, num_classes, norm, activation, input_shape, rank=None,
+                           spatial_none=False):
+    """The checks every family's builder shares; returns `input_shape` as a tuple."""
+    check_int("width", width, minimum=1)
+    check_int("num_classes", num_classes, minimum=1)
+    check_norm(norm)
+    check_activation(activation)
+    return check_input_shape(input_shape, rank=rank, spatial_none=spatial_none)
+
+
 def check_activation(activation):
     """Fail early, with the known names, on an activation that has no matching initializer."""
     keras_prelu.kernel_initializer_for(activation)

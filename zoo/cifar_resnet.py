@@ -43,11 +43,9 @@ def build_cifar_resnet(
         raise ValueError(
             f"`depth` must be 6n + 2 (20, 32, 44, 56, 110, ...). Received: depth={depth}"
         )
-    check_int("width", width, minimum=1)
-    check_int("num_classes", num_classes, minimum=1)
-    blocks.check_norm(norm)
-    blocks.check_activation(activation)
-    input_shape = blocks.check_input_shape(input_shape, rank=3, spatial_none=True)
+    input_shape = blocks.check_family_arguments(
+        width, num_classes, norm, activation, input_shape, rank=3, spatial_none=True
+    )
 
     inputs = keras.Input(input_shape, name="input")
     x = blocks.conv_unit(inputs, width, 3, 1, activation, norm, "stem", "")

@@ -5,7 +5,6 @@ Basic blocks for ResNet-18/34, bottlenecks from ResNet-50 on.
 
 import keras
 
-from keras_prelu.utils.validation import check_int
 from zoo import blocks
 
 PAPER = "He et al. 2016, Deep Residual Learning for Image Recognition, Table 1 (torchvision layout)"
@@ -52,11 +51,9 @@ def build_imagenet_resnet(
         raise ValueError(
             f"`depth` must be one of {sorted(RESNET_SPECS)}. Received: depth={depth!r}"
         )
-    check_int("width", width, minimum=1)
-    check_int("num_classes", num_classes, minimum=1)
-    blocks.check_norm(norm)
-    blocks.check_activation(activation)
-    input_shape = blocks.check_input_shape(input_shape, rank=3, spatial_none=True)
+    input_shape = blocks.check_family_arguments(
+        width, num_classes, norm, activation, input_shape, rank=3, spatial_none=True
+    )
     block_kind, blocks_per_stage = RESNET_SPECS[depth]
     block_fn = blocks.basic_block if block_kind == "basic" else blocks.bottleneck_block
 

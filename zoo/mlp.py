@@ -30,12 +30,8 @@ def build_mlp(
     Returns logits unless `classifier_activation` is set.
     """
     check_int("depth", depth, minimum=1)
-    check_int("width", width, minimum=1)
-    check_int("num_classes", num_classes, minimum=1)
-    blocks.check_norm(norm)
-    blocks.check_activation(activation)
     check_number("dropout", dropout, minimum=0.0, maximum=1.0, strict_maximum=True)
-    input_shape = blocks.check_input_shape(input_shape)
+    input_shape = blocks.check_family_arguments(width, num_classes, norm, activation, input_shape)
 
     inputs = keras.Input(input_shape, name="input")
     x = keras.layers.Flatten(name="flatten")(inputs)

@@ -56,6 +56,19 @@ def _result(totals, steps, seconds):
     )
 
 
+def _summed_over_steps(one_step):
+    """A compiled call running `one_step` on `steps` batches of an iterator, summing its totals."""
+
+    @tf.function
+    def calls(iterator, steps):
+        totals = tf.zeros([3], tf.float32)
+        for _ in tf.range(steps):
+            totals += one_step(next(iterator))
+        return totals
+
+    return calls
+
+
 class Trainer:
     """Compiled train and eval steps for a Keras classifier under a `tf.distribute` strategy.
 
@@ -216,20 +229,7 @@ class Trainer:
         one_train = tf.function(one_train, jit_compile=whole_step_jit, reduce_retracing=True)
         one_eval = tf.function(one_eval, jit_compile=whole_step_jit, reduce_retracing=True)
 
-        @tf.function
-        def train_calls(iterator, steps):
-            totals = tf.zeros([3], tf.float32)
-            for _ in tf.range(steps):
-                totals += one_train(next(iterator))
-            return totals
-
-        @tf.function
-        def eval_calls(iterator, steps):
-            totals = tf.zeros([3], tf.float32)
-            for _ in tf.range(steps):
-                totals += one_eval(next(iterator))
-            return totals
-
+        train_calls, eval_calls = _summed_over_steps(one_train), _summed_over_steps(one_eval)
         self._functions[jit] = (train_calls, eval_calls, one_eval)
         return self._functions[jit]
 
