@@ -92,6 +92,13 @@ def _gpu_visible():
     return bool(tf.config.list_logical_devices("GPU"))
 
 
+def prepare_native():
+    """Load the native kernels in the background where training would use them (CPU only)."""
+    if not native.enabled() or _gpu_visible():
+        return None
+    return native.load_in_background()
+
+
 def _native_module(x, alpha):
     """The native op module when it should run this call, else None."""
     if x.dtype != tf.float32 or alpha.dtype != tf.float32:

@@ -134,6 +134,17 @@ def prelu(x, alpha):
     return _generic_prelu(x, alpha, reduce_axes)
 
 
+def prepare_training_kernels():
+    """Start loading (on a first run: compiling) PReLU's native CPU training kernels in the
+    background, so that the first training step does not wait for them. TensorFlow only;
+    returns the thread, or None where there is nothing to prepare."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    from keras_prelu import _tf_kernels
+
+    return _tf_kernels.prepare_native()
+
+
 def leaky_relu(x, negative_slope=0.01):
     """Leaky ReLU with a fixed slope (default 0.01, Maas et al. 2013), one fused op."""
     negative_slope = check_number("negative_slope", negative_slope, minimum=0.0)

@@ -177,3 +177,20 @@ def test_sigkill_mid_epoch_then_resume_loses_no_finished_epoch(tmp_path):
     assert abs(card["results"]["test_accuracy"] - reference.load_model_card()["results"]["test_accuracy"]) <= 0.03
     state = runs.read_checkpoint_state(run.latest_checkpoint())
     assert state["epoch"] == 3 and state["step"] == 3 * (1437 // 16)
+
+
+def test_steps_per_epoch_trains_short_epochs(tmp_path):
+    out = tmp_path / "short"
+    code = cli.main(["train", "mlp3x256_relu", "--epochs", "2", "--batch-size", "16",
+                     "--steps-per-epoch", "3", "--out", str(out), "--progress", "none"])
+    assert code == 0
+    run = runs.RunDir(out)
+    state = runs.read_checkpoint_state(run.latest_checkpoint())
+    assert state["step"] == 6  # 2 epochs of 3 steps, not 2 x 89
+    assert run.load_config()["settings"]["steps_per_epoch"] == 3
+    card = run.load_model_card()
+    assert card["training"]["xla_decision"] == "device default (short run)"
+    usage_error("train", "mlp3x256_relu", "--batch-size", "16", "--steps-per-epoch", "1000",
+                "--out", tmp_path / "long", fragments=["--steps-per-epoch 1000", "89 full batches"])
+    usage_error("train", "mlp3x256_relu", "--steps-per-epoch", "0", "--out", tmp_path / "zero",
+                fragments=["--steps-per-epoch"])

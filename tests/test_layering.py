@@ -38,7 +38,7 @@ ALL_GROUPS = frozenset(GROUP_MODULES)
 
 # group -> the groups its modules may import (its own included).
 ALLOWED = {
-    "kernels": {"kernels"},
+    "kernels": {"kernels", "utils"},
     "utils": {"utils"},
     "core": {"core", "utils", "kernels"},
     "zoo": {"zoo", "core", "utils"},

