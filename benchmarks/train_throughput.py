@@ -1,26 +1,26 @@
-"""Training throughput of ResNet-20 (batch 128, CIFAR-shaped data): this project's loop vs `model.fit`.
+"""Training throughput of ResNet-20 (batch 128, CIFAR-shaped data): this project's loop against
+`model.fit` and against PyTorch eager, in one process, in alternating rounds.
 
-    python benchmarks/train_throughput.py                  # about 3-4 minutes on a 2-core CPU
-    python benchmarks/train_throughput.py --loop-modes graph,xla   # also time both loop modes
+    python benchmarks/train_throughput.py                  # about 4-6 minutes on a 2-core CPU
+    python benchmarks/train_throughput.py --loop-modes default,graph,xla
 
-One process, one run: for the ReLU and the PReLU ResNet-20 of the zoo it
-builds a fresh model per runner (`model.fit` in graph mode, `model.fit` with
-`jit_compile=True`, and `keras_prelu.training.Trainer` in its default
-`jit_compile="auto"`, which times graph and XLA on its first real steps and
-keeps the faster, or the modes asked for), compiles each with two steps, then
-times `--steps` steps per runner, `--repeats` times, interleaving the
-runners so that machine load hits them alike. Reported per runner: the best
-window (like `timeit`, the estimate least disturbed by other processes on a
-shared machine) and the median; the ratios use the best windows, and beside
-them ("paired median") the median over rounds of the ratio of the two
-runners' windows of the same round, robust to load that drifts during a run:
-  - loop / max(fit graph, fit XLA) for each model      (target >= 1.0)
-  - loop PReLU step time / loop ReLU step time         (target <= 1.10)
-  - loop PReLU images/s / PyTorch's                    (target >= 1.0)
-PyTorch's figure is quoted, not measured here (torch is not a dependency):
-the same ResNet-20 with per-channel PReLU, 2 threads, batch 128 on this
-machine type ran at about 215-230 images/s; the ratio uses 230, the top of
-that range.
+For the ReLU and the PReLU ResNet-20 of the zoo it builds a fresh model per
+runner: `model.fit` in graph mode and with `jit_compile=True`,
+`keras_prelu.training.Trainer` as `keras-prelu train` runs it
+(`jit_compile="auto"`, or the modes asked for), and, when `torch` is
+importable (`pip install -e ".[bench]"`), the same network in PyTorch eager
+(`benchmarks/torch_resnet.py`: option-A shortcuts, per-channel PReLU 0.25 or
+ReLU, SGD with momentum) on `--threads` threads. Each runner is warmed up
+(traced, compiled), then every round times `--steps` steps of each runner in
+turn, so load on a shared machine hits them alike. Reported: the median
+images/s per runner with its windows, and each ratio as the median over
+rounds of the ratio of two runners' windows of the same round, with the
+range of those ratios:
+  - loop / best model.fit, per model                         (target >= 1.0)
+  - loop PReLU step time / loop ReLU step time               (target <= 1.05)
+  - loop images/s / PyTorch eager images/s, PReLU and ReLU   (target >= 1.0)
+Like the `keras-prelu` command, it turns TensorFlow's oneDNN CPU kernels on
+unless TF_ENABLE_ONEDNN_OPTS is set (`--onednn 0` to compare).
 """
 
 import argparse
@@ -28,8 +28,6 @@ import os
 import statistics
 import sys
 import time
-
-PYTORCH_PRELU_IMAGES_PER_SECOND = (215.0, 230.0)
 
 
 def _parse():
@@ -39,6 +37,9 @@ def _parse():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--models", default="resnet20_relu,resnet20_prelu")
     parser.add_argument("--fit-modes", default="graph,xla", help="model.fit modes to time")
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch's intra-op threads")
+    parser.add_argument("--onednn", choices=("1", "0"), default=None,
+                        help="TF_ENABLE_ONEDNN_OPTS (default: as the keras-prelu command: 1 unless set)")
     parser.add_argument("--loop-modes", default="default",
                         help="loop modes: 'default' (jit_compile='auto': the faster mode, timed on the "
                         "first steps), graph, xla")
@@ -48,6 +49,10 @@ def _parse():
 def main():
     args = _parse()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.onednn is not None:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = args.onednn
+    else:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     import keras
     import numpy as np
     import tensorflow as tf
@@ -110,54 +115,99 @@ def main():
                 autotune[name] = tune["chose"]
         print(f"compiled {name}", flush=True, file=sys.stderr)
 
+    runners.update(_torch_runners(args))
+
     times = {key: [] for key in runners}
     for _ in range(args.repeats):
         for key, run in runners.items():
             start = time.perf_counter()
             run()
             times[key].append(time.perf_counter() - start)
-    rate = {key: args.batch_size * args.steps / min(t) for key, t in times.items()}
+    _report(args, times, compile_seconds, autotune, load_before, training, tf, keras)
 
-    def paired(slower, faster):
-        """Median over rounds of time(slower) / time(faster), runners timed side by side."""
-        return statistics.median(a / b for a, b in zip(times[slower], times[faster]))
 
-    median = {key: args.batch_size * args.steps / statistics.median(t) for key, t in times.items()}
+def _torch_runners(args):
+    """PyTorch eager runners for the same ResNet-20 (empty when torch is not importable)."""
+    try:
+        import torch
 
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_resnet import CifarResNet
+    except ImportError as error:
+        print(f"PyTorch not timed: {error}", file=sys.stderr)
+        return {}
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    x = torch.randn(args.batch_size, 3, 32, 32)
+    y = torch.randint(0, 10, (args.batch_size,))
+    runners = {}
+    for kind in ("relu", "prelu"):
+        if f"resnet20_{kind}" not in args.models.split(","):
+            continue
+        model = CifarResNet(20, kind).train()
+        slopes = [m.weight for m in model.modules() if isinstance(m, torch.nn.PReLU)]
+        others = [p for p in model.parameters() if all(p is not s for s in slopes)]
+        optimizer = torch.optim.SGD([{"params": others, "weight_decay": 1e-3},
+                                     {"params": slopes, "weight_decay": 0.0}], lr=0.1, momentum=0.9)
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def run(model=model, optimizer=optimizer, steps=args.steps):
+            for _ in range(steps):
+                optimizer.zero_grad(set_to_none=True)
+                loss_fn(model(x), y).backward()
+                optimizer.step()
+
+        run(steps=2)  # warm-up
+        runners[(f"resnet20_{kind}", "pytorch eager")] = run
+    return runners
+
+
+def _ratio_text(times, slower, faster):
+    """Median over rounds of time(slower) / time(faster), [min, max] of those ratios."""
+    ratios = [a / b for a, b in zip(times[slower], times[faster])]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def _report(args, times, compile_seconds, autotune, load_before, training, tf, keras):
+    images = args.batch_size * args.steps
+    median = {key: images / statistics.median(t) for key, t in times.items()}
     print(f"ResNet-20 training throughput, batch {args.batch_size}, {args.steps} steps x {args.repeats} "
-          f"windows per runner (best window; median beside it); device {training.device_type()}, {os.cpu_count()} CPUs, "
-          f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+          f"rounds per runner (median of windows); device {training.device_type()}, "
+          f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+          f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
     chosen = ", ".join(f"{name} -> {mode}" for name, mode in autotune.items())
     print(f"load average before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; "
           f"loop 'default' = jit_compile='auto' ({chosen or 'not run'})")
-    print(f"{'model':<16} {'runner':<13} {'best img/s':>10} {'median':>7} {'windows (images/s)':>26} "
-          f"{'compile s':>10}")
-    for key in runners:
-        windows = " ".join(f"{args.batch_size * args.steps / t:.0f}" for t in times[key])
-        print(f"{key[0]:<16} {key[1]:<13} {rate[key]:>10.1f} {median[key]:>7.1f} {windows:>26} "
-              f"{compile_seconds[key]:>10.1f}")
-    print("ratios")
+    print(f"{'model':<16} {'runner':<14} {'median img/s':>12} {'windows (images/s)':>30} {'warm-up s':>10}")
+    for key in times:
+        windows = " ".join(f"{images / t:.0f}" for t in times[key])
+        warm = compile_seconds.get(key)
+        print(f"{key[0]:<16} {key[1]:<14} {median[key]:>12.1f} {windows:>30} "
+              f"{'' if warm is None else f'{warm:.1f}':>10}")
+    print("ratios: median of same-round ratios [min, max]")
     models = args.models.split(",")
+    loop_modes = args.loop_modes.split(",")
     for name in models:
-        best_fit = max(((name, f"fit {m}") for m in args.fit_modes.split(",")), key=rate.get)
+        best_fit = max(((name, f"fit {m}") for m in args.fit_modes.split(",")), key=median.get)
         for mode in loop_modes:
-            loop = (name, f"loop {mode}")
-            print(f"  {name}: loop {mode} / best model.fit ({best_fit[1]}) = {rate[loop] / rate[best_fit]:.2f}, "
-                  f"paired median {paired(best_fit, loop):.2f}   (target >= 1.0)")
+            med, low, high = _ratio_text(times, best_fit, (name, f"loop {mode}"))
+            print(f"  {name}: loop {mode} / model.fit ({best_fit[1]}) = {med:.2f} [{low:.2f}, {high:.2f}]"
+                  "   (target >= 1.0)")
     relu = next((m for m in models if m.endswith("_relu")), None)
     prelu = next((m for m in models if m.endswith("_prelu")), None)
     if relu and prelu:
         for mode in loop_modes:
-            ratio = rate[(relu, f"loop {mode}")] / rate[(prelu, f"loop {mode}")]
-            pair = paired((prelu, f"loop {mode}"), (relu, f"loop {mode}"))
-            print(f"  loop {mode}: PReLU step time / ReLU step time = {ratio:.2f}, paired median {pair:.2f}"
-                  "   (target <= 1.10)")
-    if prelu:
-        low, high = PYTORCH_PRELU_IMAGES_PER_SECOND
+            med, low, high = _ratio_text(times, (prelu, f"loop {mode}"), (relu, f"loop {mode}"))
+            print(f"  loop {mode}: PReLU step time / ReLU step time = {med:.2f} [{low:.2f}, {high:.2f}]"
+                  "   (target <= 1.05)")
+    for name in models:
+        torch_key = (name, "pytorch eager")
+        if torch_key not in times:
+            continue
         for mode in loop_modes:
-            ours = rate[(prelu, f"loop {mode}")]
-            print(f"  loop {mode}: PReLU {ours:.0f} images/s / PyTorch {high:.0f} (quoted {low:.0f}-{high:.0f}) "
-                  f"= {ours / high:.2f}   (target >= 1.0)")
+            med, low, high = _ratio_text(times, torch_key, (name, f"loop {mode}"))
+            print(f"  {name}: loop {mode} / PyTorch eager = {med:.2f} [{low:.2f}, {high:.2f}]"
+                  "   (target >= 1.0)")
 
 
 if __name__ == "__main__":

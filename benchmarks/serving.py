@@ -1,0 +1,102 @@
+"""Inference latency of the PReLU ResNet-20 against its ReLU twin: in-process graph mode and an
+exported SavedModel served with plain TensorFlow, at batch 1 and 128.
+
+    python benchmarks/serving.py [--rounds 15] [--calls 20]
+
+Both zoo models get random weights (PReLU slopes drawn around 0.25), are
+exported with `keras_prelu.export.export_model` (verified against Keras) and
+loaded back with `tf.saved_model.load`. Each case times `--calls` calls per
+round; PReLU and ReLU alternate within a round, and the ratio reported is
+the median over rounds of PReLU time / ReLU time of the same round, with its
+range. Target (../shared/PRODUCT.md): SavedModel PReLU / ReLU <= 1.10 at batch
+1 and 128.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the keras-prelu command does
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import zoo  # noqa: E402
+from keras_prelu.export import export_model  # noqa: E402
+
+MODELS = ("resnet20_relu", "resnet20_prelu")
+
+
+def _model(name):
+    model = zoo.get(name)
+    rng = np.random.default_rng(0)
+    for variable in model.weights:
+        if variable.path.endswith("alpha"):
+            variable.assign(rng.uniform(0.1, 0.4, variable.shape).astype("float32"))
+    return model
+
+
+def _cases(folder, batches):
+    """{(kind, batch, model name): a no-argument callable running one inference}."""
+    cases = {}
+    for name in MODELS:
+        model = _model(name)
+        target = os.path.join(folder, name)
+        export_model(model, target, "saved_model")
+        served = tf.saved_model.load(target).signatures["serve"]
+        graph = tf.function(lambda x, model=model: model(x, training=False))
+        input_name = list(served.structured_input_signature[1])[0]
+        for batch in batches:
+            x = tf.constant(np.random.default_rng(1).normal(size=(batch, 32, 32, 3)).astype("float32"))
+            cases[("graph", batch, name)] = lambda graph=graph, x=x: graph(x)
+            cases[("saved_model", batch, name)] = (
+                lambda served=served, x=x, key=input_name: served(**{key: x}))
+    return cases
+
+
+def _time(cases, rounds, calls):
+    for run in cases.values():
+        for _ in range(3):
+            run()
+    times = {key: [] for key in cases}
+    for _ in range(rounds):
+        for key, run in cases.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                out = run()
+            np.asarray(next(iter(out.values())) if isinstance(out, dict) else out)
+            times[key].append((time.perf_counter() - start) / calls)
+    return times
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--batches", default="1,128")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        cases = _cases(folder, [int(b) for b in args.batches.split(",")])
+        print("timing", file=sys.stderr, flush=True)
+        times = _time(cases, args.rounds, args.calls)
+    print(f"ResNet-20 inference, {args.rounds} rounds x {args.calls} calls; TensorFlow {tf.__version__}, "
+          f"{os.cpu_count()} CPUs, TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
+          f"load average before/after {load_before:.2f} / {os.getloadavg()[0]:.2f}")
+    print(f"{'kind':<12} {'batch':>5} {'ReLU ms':>8} {'PReLU ms':>9} {'PReLU/ReLU [min, max]':>24}")
+    for kind, batch, _ in [k for k in cases if k[2] == MODELS[0]]:
+        relu, prelu = times[(kind, batch, MODELS[0])], times[(kind, batch, MODELS[1])]
+        ratios = [p / r for p, r in zip(prelu, relu)]
+        verdict = "" if kind != "saved_model" else (
+            "   MET (<= 1.10)" if statistics.median(ratios) <= 1.10 else "   MISSED (<= 1.10)")
+        print(f"{kind:<12} {batch:>5} {1000 * statistics.median(relu):>8.2f} "
+              f"{1000 * statistics.median(prelu):>9.2f} {statistics.median(ratios):>9.2f} "
+              f"[{min(ratios):.2f}, {max(ratios):.2f}]{verdict}")
+
+
+if __name__ == "__main__":
+    main()
