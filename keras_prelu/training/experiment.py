@@ -154,12 +154,14 @@ def _prepare(settings, run_dir):
     """Recipe, strategy and data for the run (the strategy before other TensorFlow work)."""
     recipe = resolve_recipe(settings)
     settings = dataclasses.replace(settings, epochs=recipe.epochs, batch_size=recipe.batch_size)
-    strategy = distribute.resolve_strategy(settings.strategy)
+    strategy = distribute.resolve_strategy(settings.strategy)  # before any other TensorFlow work
     replicas = strategy.num_replicas_in_sync
     if recipe.batch_size % replicas:
         raise ConfigError(
             f"the batch size {recipe.batch_size} must split evenly over the {replicas} replicas"
         )
+    if _has_learnable_slopes(settings.model) and settings.precision == "float32":
+        prelu_ops.prepare_training_kernels()  # compiles while the data load, on a first run
     data = data_lib.load(settings.dataset, data_dir=settings.data_dir, download=settings.download,
                          val_split=settings.val_split, seed=settings.seed)
     steps = data.steps_per_epoch(recipe.batch_size)
@@ -312,8 +314,6 @@ def _finish(session, command):
 def run(settings, out=None, resume=False, progress_every=10.0, stream=None, command=None):
     """Train as `settings` (a `TrainSettings`) say into run directory `out`; see `train`."""
     run_dir, settings = _open_run(settings, out, resume)
-    if _has_learnable_slopes(settings.model) and settings.precision == "float32":
-        prelu_ops.prepare_training_kernels()  # compiles while the data load, on a first run
     session = _prepare(settings, run_dir)
     _build(session)
     _restore_or_start(session, resume)
