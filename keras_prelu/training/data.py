@@ -28,6 +28,7 @@ DIGITS = "digits"
 _PARALLEL_CALLS = max(1, min(4, os.cpu_count() or 1))
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 AUGMENTATIONS = (None, "pad_crop", "pad_crop_flip")
+SPLITS = ("train", "test", "val")
 
 
 def check_augment(augment):
@@ -129,7 +130,7 @@ class Data:
                     scale=self.scale, in_memory=self.in_memory)
 
     def split(self, name):
-        check_choice("split", name, ("train", "test", "val"))
+        check_choice("split", name, SPLITS)
         if self._splits[name] is None:
             raise DataError(f"This dataset has no {name!r} split loaded. Received: split={name!r}")
         return self._splits[name]

@@ -40,7 +40,7 @@ __all__ = [
     "PROGRESS_MODES", "ConfigError", "TrainSettings", "build_model", "check_model_name",
     "command_line", "evaluate", "run", "train",
 ]
-EVAL_SPLITS = ("train", "test", "val")
+EVAL_SPLITS = data_lib.SPLITS
 
 
 def check_model_name(name):
