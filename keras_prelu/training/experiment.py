@@ -11,6 +11,7 @@ takes a `TrainSettings` directly. The run directory layout is described in
 `keras_prelu.utils.run_layout` and `keras_prelu.training.runs`.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -33,6 +34,7 @@ from keras_prelu.training import trainer as trainer_lib
 from keras_prelu.training import xla_choice
 from keras_prelu.training.model_card import build_model_card, median_images_per_second
 from keras_prelu.training.settings import PROGRESS_MODES, ConfigError, TrainSettings
+from keras_prelu.utils.locks import DirectoryInUse, DirectoryLock
 from keras_prelu.utils.models import slope_variables
 from keras_prelu.utils.validation import close_matches
 
@@ -93,15 +95,39 @@ def _default_out(model, dataset):
     return os.path.join("runs", f"{model}-{dataset}-{stamp}")
 
 
-def _open_run(given, out, resume):
-    """The run directory and the resolved settings: the saved ones when resuming, else `given` + defaults."""
+def _run_dir(given, out, resume):
+    """The run directory asked for (only the chief writes: decided from TF_CONFIG, before any
+    TensorFlow work)."""
     if resume and out is None:
         raise ConfigError("--resume needs --out: the run directory to continue")
     if given.model is None and not resume:
         raise ConfigError("a model name is needed, e.g. resnet20_prelu or mlp3x256_prelu")
-    # Only the chief writes (decided from TF_CONFIG, before any TensorFlow work).
-    run_dir = runs.RunDir(out or _default_out(given.model, given.dataset or "digits"),
-                          writer=distribute.is_chief_task())
+    return runs.RunDir(out or _default_out(given.model, given.dataset or "digits"),
+                       writer=distribute.is_chief_task())
+
+
+@contextlib.contextmanager
+def _ownership(run_dir):
+    """Hold the run directory's lock (the writing process only) for the whole run."""
+    if not run_dir.writer:
+        yield
+        return
+    try:
+        lock = DirectoryLock(run_dir.path, what="run directory").acquire()
+    except DirectoryInUse as error:
+        raise ConfigError(str(error)) from None
+    except OSError as error:
+        raise ConfigError(f"cannot use {str(run_dir.path)!r} as a run directory: "
+                          f"{error.strerror or error}") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _resolve_settings(given, run_dir, resume):
+    """The run's settings: the saved ones when resuming (checked against `given`), else `given`
+    with the defaults."""
     if resume:
         if not run_dir.holds_run():
             raise ConfigError(f"nothing to resume in {str(run_dir.path)!r}: it holds no run "
@@ -115,7 +141,7 @@ def _open_run(given, out, resume):
     else:
         settings = given.with_defaults()
     check_model_name(settings.model)
-    return run_dir, settings
+    return settings
 
 
 def _has_learnable_slopes(name):
@@ -313,12 +339,13 @@ def _finish(session, command):
 
 def run(settings, out=None, resume=False, progress_every=10.0, stream=None, command=None):
     """Train as `settings` (a `TrainSettings`) say into run directory `out`; see `train`."""
-    run_dir, settings = _open_run(settings, out, resume)
-    session = _prepare(settings, run_dir)
-    _build(session)
-    _restore_or_start(session, resume)
-    _train_epochs(session, stream or sys.stderr, progress_every)
-    return _finish(session, command)
+    run_dir = _run_dir(settings, out, resume)
+    with _ownership(run_dir):  # before any other work: one process per run directory
+        session = _prepare(_resolve_settings(settings, run_dir, resume), run_dir)
+        _build(session)
+        _restore_or_start(session, resume)
+        _train_epochs(session, stream or sys.stderr, progress_every)
+        return _finish(session, command)
 
 
 def train(model, dataset=None, recipe=None, *, out=None, resume=False, progress_every=10.0,
