@@ -20,6 +20,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -183,3 +184,23 @@ def randomize_slopes(model, seed=0):
         if isinstance(layer, keras_prelu.PReLU):
             layer.alpha.assign(rng.uniform(0.05, 0.6, layer.alpha.shape).astype("float32"))
     return model
+
+
+# ---------------------------------------------------------------------------
+# Damaged files
+# ---------------------------------------------------------------------------
+
+
+def flip_a_byte_inside_the_largest_array(path):
+    """Damage the data of the largest variable in place (not a truncation: the archive opens)."""
+    with zipfile.ZipFile(path) as archive:
+        info = max((i for i in archive.infolist() if i.filename != "__state__.npy"),
+                   key=lambda i: i.file_size)
+    data = bytearray(path.read_bytes())
+    # The member's data follow its local header (30 bytes + name + extra field).
+    name_length = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little")
+    extra_length = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_length + extra_length
+    data[start + info.compress_size // 2] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return info.filename

@@ -11,7 +11,14 @@ import pytest
 from keras_prelu.commands import main as cli
 from keras_prelu.training import runs
 from keras_prelu.utils.summaries import read_scalars
-from conftest import KERAS_PRELU, own_lines, python_env, usage_error
+from conftest import (
+    KERAS_PRELU,
+    flip_a_byte_inside_the_largest_array,
+    own_lines,
+    python_env,
+    run_cli,
+    usage_error,
+)
 
 # Small enough to be quick, long enough (89 steps of 16 per epoch, 4 per call) to be killed mid-epoch.
 RESUME_ARGS = ["mlp3x256_prelu", "--epochs", "3", "--batch-size", "16", "--steps-per-execution", "4",
@@ -194,3 +201,49 @@ def test_steps_per_epoch_trains_short_epochs(tmp_path):
                 "--out", tmp_path / "long", fragments=["--steps-per-epoch 1000", "89 full batches"])
     usage_error("train", "mlp3x256_relu", "--steps-per-epoch", "0", "--out", tmp_path / "zero",
                 fragments=["--steps-per-epoch"])
+
+
+def test_resume_falls_back_from_a_checkpoint_with_damaged_bytes(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "mlp3x256_relu", "--epochs", "2", "--batch-size", "64", "--no-xla",
+            "--progress", "none", "--out", str(out)]
+    assert cli.main(args) == 0
+    run = runs.RunDir(out)
+    flip_a_byte_inside_the_largest_array(run.checkpoint_path(2))
+    code, _, err = run_cli(*args, "--resume")
+    assert code == 0, err
+    warnings = [line for line in own_lines(err) if "damaged" in line]
+    assert len(warnings) == 1 and "epoch-0002.npz" in warnings[0], err
+    assert "resumed" in err and "after epoch 1" in err
+    assert (out / "checkpoints" / "epoch-0002.npz.damaged").is_file()
+    assert runs.verify_checkpoint(run.checkpoint_path(2))["epoch"] == 2
+
+
+def test_a_diverging_run_stops_in_one_line_and_saves_nothing_non_finite(tmp_path):
+    out = tmp_path / "diverged"
+    line = usage_error("train", "mlp3x256_relu", "--epochs", "2", "--lr", "1e30", "--batch-size", "64",
+                       "--no-xla", "--progress", "none", "--out", out,
+                       fragments=["training diverged in epoch 1", "no checkpoint was written", "--lr"])
+    assert "by step" in line
+    assert runs.RunDir(out).checkpoints() == []
+
+
+def test_divergence_after_finite_epochs_names_the_checkpoint_kept():
+    import types
+
+    import keras
+
+    from keras_prelu.training import experiment
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.layers[0].kernel.assign(np.full((2, 2), np.inf, "float32"))
+    session = types.SimpleNamespace(
+        model=model, trainer=types.SimpleNamespace(iterations=30),
+        recipe=types.SimpleNamespace(learning_rate=0.5),
+        settings=types.SimpleNamespace(precision="mixed_float16"),
+    )
+    with pytest.raises(experiment.TrainingDiverged) as caught:
+        experiment._check_finite(session, 2, 0.7)  # a finite loss, infinite weights
+    message = str(caught.value)
+    assert "epoch 3 (by step 30): weights are not finite" in message
+    assert "the checkpoint of epoch 2 is kept" in message and "--precision float32" in message

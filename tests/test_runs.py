@@ -1,6 +1,7 @@
 """Run directories: atomic writes, checkpoints that restore everything, history layout, model card, logs."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 import keras_prelu
 from keras_prelu.training import runs
 from keras_prelu.utils.summaries import read_scalars
+from conftest import flip_a_byte_inside_the_largest_array
 
 
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
@@ -133,6 +135,31 @@ def test_newest_checkpoints_are_kept_and_a_corrupt_one_is_skipped(tmp_path):
     run.checkpoint_path(4).write_bytes(b"not a checkpoint")
     assert run.latest_checkpoint() == run.checkpoint_path(3)
     assert runs.RunDir(tmp_path / "empty").latest_checkpoint() is None
+
+
+def test_a_checkpoint_with_damaged_bytes_is_skipped_named_and_kept(tmp_path, caplog):
+    model, optimizer = _model_and_optimizer()
+    run = runs.RunDir(tmp_path)
+    for epoch in (1, 2):
+        _train_a_little(model, optimizer, steps=1)
+        run.save_checkpoint(model, optimizer, {"epoch": epoch})
+    newest = run.checkpoint_path(2)
+    runs.verify_checkpoint(newest)
+    flip_a_byte_inside_the_largest_array(newest)
+    runs.read_checkpoint_state(newest)  # the state alone still reads: only a full check sees it
+    with pytest.raises(runs.CheckpointError, match="is damaged"):
+        runs.verify_checkpoint(newest)
+    reader = runs.RunDir(tmp_path, writer=False)
+    with caplog.at_level(logging.WARNING, logger="keras_prelu"):
+        assert reader.latest_checkpoint() == run.checkpoint_path(1)
+    assert newest.is_file()  # a reader leaves it where it is
+    assert sum("epoch-0002.npz" in r.getMessage() for r in caplog.records) == 1
+    fresh_model, fresh_optimizer = _model_and_optimizer(seed=1)
+    assert run.restore(fresh_model, fresh_optimizer)["epoch"] == 1  # the newest intact one
+    assert not newest.exists() and newest.with_name("epoch-0002.npz.damaged").is_file()
+    run.save_checkpoint(model, optimizer, {"epoch": 2})  # retrained: the damaged copy stays
+    assert newest.with_name("epoch-0002.npz.damaged").is_file()
+    assert run.latest_checkpoint() == newest
 
 
 def test_history_layout_for_the_diagnostics_plots():

@@ -39,7 +39,8 @@ from keras_prelu.utils.models import slope_variables
 from keras_prelu.utils.validation import close_matches
 
 __all__ = [
-    "PROGRESS_MODES", "ConfigError", "TrainSettings", "build_model", "check_model_name",
+    "PROGRESS_MODES", "ConfigError", "TrainSettings", "TrainingDiverged", "build_model",
+    "check_model_name",
     "command_line", "evaluate", "run", "train",
 ]
 EVAL_SPLITS = data_lib.SPLITS
@@ -265,6 +266,7 @@ def _train_one_epoch(session, epoch, bar, summaries):
                                  augment=recipe.augment, pad_fraction=recipe.pad_fraction)
     batches = batches.take(session.steps)  # the first batches when --steps-per-epoch is shorter
     result = trainer.train_epoch(batches, session.steps, progress=bar.update)
+    _check_finite(session, epoch, result["loss"])
     val = trainer.evaluate(data.eval_dataset(2 * recipe.batch_size,
                                              split="val" if data.has_val else "test"))
     lr = trainer.learning_rate()
@@ -290,6 +292,27 @@ def _train_one_epoch(session, epoch, bar, summaries):
     )
     summaries.write("validation", epoch + 1, {"loss": val["loss"], "accuracy": val["accuracy"]})
     bar.end(result, session.steps, val=val, lr=lr, note=f"checkpoint {epoch + 1}")
+
+
+class TrainingDiverged(ConfigError):
+    """The loss or the weights became non-finite; nothing non-finite was saved."""
+
+
+def _check_finite(session, epoch, loss):
+    """Stop before anything non-finite is saved: the last checkpoint stays the last finite one."""
+    finite = np.isfinite(loss) and all(
+        np.all(np.isfinite(v.numpy())) for v in session.model.variables
+        if np.issubdtype(np.dtype(v.dtype), np.floating)
+    )
+    if finite:
+        return
+    what = f"the loss is {loss:g}" if not np.isfinite(loss) else "weights are not finite"
+    kept = (f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was written")
+    raise TrainingDiverged(
+        f"training diverged in epoch {epoch + 1} (by step {session.trainer.iterations}): {what}; "
+        f"{kept}. Try a lower learning rate (--lr, now {session.recipe.learning_rate:g})"
+        + (" or --precision float32" if session.settings.precision != "float32" else "")
+    )
 
 
 def _train_epochs(session, stream, progress_every):

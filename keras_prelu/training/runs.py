@@ -19,7 +19,10 @@ completed epoch, the optimizer step, the RNG seeds and the history so far.
 """
 
 import contextlib
+import hashlib
 import json
+import logging
+import os
 import pathlib
 import re
 
@@ -49,6 +52,7 @@ from keras_prelu.utils.run_layout import (
 
 _CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.npz$")
 _STATE_KEY = "__state__"
+_log = logging.getLogger("keras_prelu")
 
 
 def _values(variables):
@@ -69,6 +73,7 @@ def save_checkpoint(path, model, optimizer, state):
     state = dict(state)
     state["model_variables"] = [[v.path, list(v.shape)] for v in model.variables]
     state["optimizer_variables"] = [[v.path, list(v.shape)] for v in optimizer.variables]
+    state["checksums"] = {key: _checksum(value) for key, value in arrays.items()}
     arrays[_STATE_KEY] = np.frombuffer(json.dumps(state).encode("utf-8"), dtype=np.uint8)
 
     def write(tmp):
@@ -76,6 +81,37 @@ def save_checkpoint(path, model, optimizer, state):
             np.savez(handle, **arrays)
 
     return atomic_write(path, write)
+
+
+def _checksum(array):
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def verify_checkpoint(path):
+    """Read every array of a checkpoint and check it against the checksums saved with it.
+
+    Returns the checkpoint's state; raises CheckpointError naming what is damaged.
+    Checkpoints written before checksums were recorded are checked by the
+    archive's own CRC only.
+    """
+    state = read_checkpoint_state(path)
+    checksums = state.get("checksums") or {}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            for key in archive.files:
+                if key == _STATE_KEY:
+                    continue
+                value = archive[key]  # a flipped byte fails the archive's CRC here
+                if key in checksums and _checksum(value) != checksums[key]:
+                    raise CheckpointError(f"checksum mismatch in {key}")
+    except CheckpointError as error:
+        raise CheckpointError(f"Checkpoint {str(path)!r} is damaged: {error}") from None
+    except Exception as error:
+        raise CheckpointError(f"Checkpoint {str(path)!r} is damaged: {error}") from None
+    return state
 
 
 def read_checkpoint_state(path):
@@ -221,14 +257,33 @@ class RunDir:
         return path
 
     def latest_checkpoint(self):
-        """The newest readable checkpoint's path, or None (an unreadable newest one is skipped)."""
+        """The newest intact checkpoint's path, or None.
+
+        Every array of a candidate is read and checked against its checksums.
+        A damaged one is skipped with one warning naming it; it is never
+        deleted (a writing run moves it aside as `*.damaged`, so that a new
+        checkpoint of the same epoch does not replace it).
+        """
         for _, path in reversed(self.checkpoints()):
             try:
-                read_checkpoint_state(path)
-            except CheckpointError:
+                verify_checkpoint(path)
+            except CheckpointError as error:
+                kept = self._set_aside(path)
+                _log.warning("keras_prelu: %s; skipped%s", error,
+                             f" and kept as {kept.name}" if kept != path else "")
                 continue
             return path
         return None
+
+    def _set_aside(self, path):
+        if not self.writer:
+            return path
+        aside = path.with_name(path.name + ".damaged")
+        try:
+            os.replace(path, aside)
+        except OSError:
+            return path
+        return aside
 
     def restore(self, model, optimizer, path=None):
         """Restore the newest (or the given) checkpoint; returns its state, or None when there is none."""
