@@ -372,3 +372,41 @@ def test_fashion_mnist_from_the_shared_data(shared_data, tmp_path):
         assert float(row["test accuracy (mean ± sd)"].rstrip("%")) > 75
     measured = json.loads((out / "cells/relu-seed0/measurements.json").read_text())
     assert measured["negative_fraction_examples"] == 10000 and measured["attack_examples"] == 500
+
+
+def _needs_resume(cell):
+    for name in ("model_card.json", "model_card.md", "model.keras", "final.weights.h5",
+                 "measurements.json"):
+        (cell / name).unlink()
+
+
+def test_a_cell_that_cannot_be_resumed_is_set_aside_never_deleted(tiny, tmp_path):
+    out = _copy(tiny, tmp_path)
+    cell = out / "cells" / "relu-seed0"
+    _needs_resume(cell)
+    # A checkpoint of another model: resuming fails on it.
+    for (_, wrong), (_, right) in zip(runs.RunDir(out / "cells" / "prelu-seed0").checkpoints(),
+                                      runs.RunDir(cell).checkpoints()):
+        right.write_bytes(wrong.read_bytes())
+    history = (cell / "history.json").read_text()
+    stream = io.StringIO()
+    result = study.compare("mlp3x256", out=out, stream=stream, **dict(API, timing_steps=0))
+    assert result["trained"] == ["relu-seed0"]
+    aside = [p for p in (out / "cells").iterdir() if p.name.startswith("relu-seed0.unresumable-")]
+    assert len(aside) == 1 and (aside[0] / "history.json").read_text() == history
+    assert "kept the old cell as relu-seed0.unresumable-" in stream.getvalue()
+    assert (cell / "measurements.json").is_file()
+
+
+def test_a_cell_another_process_trains_is_left_alone(tiny, tmp_path):
+    from keras_prelu.utils.locks import DirectoryLock
+
+    out = _copy(tiny, tmp_path)
+    cell = out / "cells" / "prelu-seed0"
+    _needs_resume(cell)
+    before = sorted(p.name for p in cell.iterdir())
+    with DirectoryLock(cell, what="run directory"):
+        with pytest.raises(experiment.RunDirectoryInUse, match="in use by process"):
+            study.compare("mlp3x256", out=out, stream=io.StringIO(), **dict(API, timing_steps=0))
+    assert sorted(p.name for p in cell.iterdir()) == before
+    assert not [p for p in (out / "cells").iterdir() if ".unresumable-" in p.name]

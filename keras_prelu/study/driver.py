@@ -11,7 +11,6 @@ last checkpoint (or restarts when that is impossible).
 
 import datetime
 import os
-import shutil
 import sys
 import time
 
@@ -217,15 +216,30 @@ def _train_cell(study, run, activation, seed, train_options, head, outcome):
         try:
             result = experiment.train(name, out=str(run.path), resume=True, **train_args)
             outcome["resumed"].append(cid)
+        except experiment.RunDirectoryInUse:
+            raise  # another process trains this cell: never touch its directory
         except (experiment.ConfigError, runs.CheckpointError) as error:
-            _say(stream, f"{head}: cannot resume ({str(error).splitlines()[0]}); restarting")
-            shutil.rmtree(run.path)
+            aside = _set_aside(run.path)
+            _say(stream, f"{head}: cannot resume ({str(error).splitlines()[0]}); kept the old "
+                         f"cell as {aside.name}, restarting")
     if result is None:
         _say(stream, f"{head}: training {name} for {plural(settings['epochs'], 'epoch')} -> {run.path}")
         result = experiment.train(name, out=str(run.path), **train_args)
     outcome["trained"].append(cid)
     _say(stream, f"{head}: trained, test accuracy {100 * result['test_accuracy']:.2f}% "
                  f"({time.perf_counter() - started:.0f} s)")
+
+
+def _set_aside(path):
+    """Move a cell directory that cannot be resumed out of the way (never delete results)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.unresumable-{stamp}")
+    counter = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.unresumable-{stamp}-{counter}")
+        counter += 1
+    os.replace(path, aside)
+    return aside
 
 
 def _measure_cell(run, activation, data_all, settings, stream, head):

@@ -39,11 +39,16 @@ from keras_prelu.utils.models import slope_variables
 from keras_prelu.utils.validation import close_matches
 
 __all__ = [
-    "PROGRESS_MODES", "ConfigError", "TrainSettings", "TrainingDiverged", "build_model",
+    "PROGRESS_MODES", "ConfigError", "RunDirectoryInUse", "TrainSettings", "TrainingDiverged",
+    "build_model",
     "check_model_name",
     "command_line", "evaluate", "run", "train",
 ]
 EVAL_SPLITS = data_lib.SPLITS
+
+
+class RunDirectoryInUse(ConfigError):
+    """Another live process holds the run directory."""
 
 
 def check_model_name(name):
@@ -116,7 +121,7 @@ def _ownership(run_dir):
     try:
         lock = DirectoryLock(run_dir.path, what="run directory").acquire()
     except DirectoryInUse as error:
-        raise ConfigError(str(error)) from None
+        raise RunDirectoryInUse(str(error)) from None
     except OSError as error:
         raise ConfigError(f"cannot use {str(run_dir.path)!r} as a run directory: "
                           f"{error.strerror or error}") from None
