@@ -247,3 +247,25 @@ def test_divergence_after_finite_epochs_names_the_checkpoint_kept():
     message = str(caught.value)
     assert "epoch 3 (by step 30): weights are not finite" in message
     assert "the checkpoint of epoch 2 is kept" in message and "--precision float32" in message
+
+
+def test_a_replaced_final_model_is_refused_not_evaluated(tmp_path):
+    import keras
+    import zoo
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "mlp3x256_relu", "--epochs", "1", "--batch-size", "64", "--no-xla",
+                     "--progress", "none", "--out", str(out)]) == 0
+    run = runs.RunDir(out)
+    assert set(run.load_model_card()[runs.FINAL_FILES_KEY]) == {runs.MODEL_FILE, runs.WEIGHTS_FILE}
+    code, stdout, _ = run_cli("evaluate", out)
+    assert code == 0 and "accuracy" in stdout
+    other = zoo.get("mlp3x256_relu", input_shape=(8, 8, 1))  # same architecture, other weights
+    other.save(tmp_path / "other.keras")
+    (out / runs.MODEL_FILE).write_bytes((tmp_path / "other.keras").read_bytes())
+    for argv in (("evaluate", out), ("export", out, "--out", tmp_path / "exported")):
+        usage_error(*argv, fragments=["model.keras", "is not the run's final model"])
+    assert not (tmp_path / "exported").exists()
+    with pytest.raises(runs.RunFileMismatch):
+        run.load_model()
+    keras.backend.clear_session()

@@ -341,11 +341,12 @@ def _finish(session, command):
     trainer, history = session.trainer, session.history
     test = trainer.evaluate(session.data.eval_dataset(2 * session.recipe.batch_size, split="test"))
     session.run_dir.save_history(history)
-    session.run_dir.save_final_model(session.model)
+    final_files = session.run_dir.save_final_model(session.model)
     card = build_model_card(session.settings, session.recipe, session.data, trainer,
                             session.strategy, history, test, session.seconds, session.sessions,
                             command, keras_prelu.__version__)
     card["training"]["xla_decision"] = session.xla_decision
+    card[runs.FINAL_FILES_KEY] = final_files
     session.run_dir.write_model_card(card)
     return {
         "run_dir": str(session.run_dir),
@@ -418,7 +419,7 @@ def evaluate(run_dir, dataset=None, *, data_dir=None, download=True, batch_size=
         raise ConfigError(f"dataset {data.info.name!r} has no validation split in this run")
     try:
         net, source = run.load_model()
-    except FileNotFoundError as error:
+    except (FileNotFoundError, runs.RunFileMismatch) as error:
         raise ConfigError(str(error)) from None
     result = trainer_lib.Trainer(net, None, jit_compile=jit_compile).evaluate(
         data.eval_dataset(batch_size, split=split))

@@ -83,6 +83,23 @@ def save_checkpoint(path, model, optimizer, state):
     return atomic_write(path, write)
 
 
+#: The model card's record of the final files: {file name: sha256}.
+FINAL_FILES_KEY = "final_files"
+
+
+class RunFileMismatch(ValueError):
+    """A run's final model file is not the one the run wrote."""
+
+
+def file_digest(path, chunk=1 << 20):
+    """sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _checksum(array):
     array = np.ascontiguousarray(array)
     digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
@@ -294,14 +311,32 @@ class RunDir:
 
     # -- the end of a run -------------------------------------------------------------------
     def save_final_model(self, model):
-        """`model.keras` (architecture + weights) and `final.weights.h5`, each written atomically."""
+        """`model.keras` (architecture + weights) and `final.weights.h5`, each written atomically.
+
+        Returns their record for the model card ({file name: sha256}), by which
+        `load_model` recognises a file replaced later.
+        """
         if not self.writer:
-            return
+            return {}
         atomic_write(self.path / MODEL_FILE, lambda tmp: save_with_suffix(model.save, tmp, ".keras"))
         atomic_write(
             self.path / WEIGHTS_FILE,
             lambda tmp: save_with_suffix(model.save_weights, tmp, ".weights.h5"),
         )
+        return {name: file_digest(self.path / name) for name in (MODEL_FILE, WEIGHTS_FILE)}
+
+    def check_final_file(self, name):
+        """Raise RunFileMismatch when final file `name` is not the one the run recorded (runs
+        from before the record was kept, or without a model card, are not checked)."""
+        try:
+            recorded = self.load_model_card().get(FINAL_FILES_KEY, {}).get(name)
+        except (OSError, ValueError, AttributeError):
+            return
+        if recorded and file_digest(self.path / name) != recorded:
+            raise RunFileMismatch(
+                f"{name} in {str(self.path)!r} is not the run's final model: it differs from the "
+                f"file the run recorded at its end (replaced or damaged); refusing to use it"
+            )
 
     def write_model_card(self, card):
         if not self.writer:
@@ -324,8 +359,10 @@ class RunDir:
         model_file = self.path / MODEL_FILE
         weights = self.path / WEIGHTS_FILE
         if model_file.is_file():
+            self.check_final_file(MODEL_FILE)
             model = keras.saving.load_model(model_file, compile=False)
             if weights.is_file():
+                self.check_final_file(WEIGHTS_FILE)
                 model.load_weights(weights)
             return model, MODEL_FILE
         if not (self.path / CONFIG).is_file():
@@ -338,6 +375,7 @@ class RunDir:
             )
         model = self.build_model()
         if weights.is_file():
+            self.check_final_file(WEIGHTS_FILE)
             model.load_weights(weights)
             return model, WEIGHTS_FILE
         checkpoint = self.latest_checkpoint()
