@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import keras
 import numpy as np
@@ -15,6 +14,7 @@ from keras_prelu.export.common import SERVING_ENDPOINT, ExportError
 from keras_prelu.export.signature import serving_function
 from keras_prelu.export.verify import check_parity
 from keras_prelu.ops import export_friendly
+from keras_prelu.utils.files import scratch_directory
 
 
 def write_saved_model(model, spec, in_name, out_names, directory):
@@ -96,7 +96,7 @@ def run_saved_model_clean(model_dir, x, endpoint=SERVING_ENDPOINT, timeout=300):
     signatures, the signature's inputs and outputs, and any keras module that
     got imported (none, since importing keras is blocked there).
     """
-    with tempfile.TemporaryDirectory(prefix="keras_prelu_export_") as scratch:
+    with scratch_directory("serve") as scratch:
         inputs_file = os.path.join(scratch, "inputs.npz")
         outputs_file = os.path.join(scratch, "outputs.npz")
         np.savez(inputs_file, x=x)

@@ -3,7 +3,6 @@ optionally int8 post-training quantization with its accuracy drop measured."""
 
 import collections
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -18,6 +17,7 @@ from keras_prelu.export.common import (
 )
 from keras_prelu.export.verify import as_sample, compare_outputs, keras_outputs
 from keras_prelu.utils.models import all_layers
+from keras_prelu.utils.files import scratch_directory
 
 _INTERPRETER_WARNING = r"(?s).*tf\.lite\.Interpreter is deprecated"
 
@@ -29,7 +29,7 @@ def convert_tflite(model, spec, in_name, out_names, representative=None):
     signature's input and output names. With `representative` inputs, full
     integer (int8) quantization calibrated on them, float32 input and output.
     """
-    with tempfile.TemporaryDirectory(prefix="keras_prelu_tflite_") as scratch:
+    with scratch_directory("tflite") as scratch:
         saved = os.path.join(scratch, "saved_model")
         saved_model.write_saved_model(model, spec, in_name, out_names, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[SERVING_ENDPOINT])

@@ -114,6 +114,59 @@ def remove_path(path):
         shutil.rmtree(path)
 
 
+def pid_alive(pid):
+    """Whether a process with this PID exists (one owned by another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stale_pid(name, prefix):
+    """The PID in `name` (`{prefix}{pid}-...`) when that process is gone, else None."""
+    if not name.startswith(prefix):
+        return None
+    pid = name[len(prefix):].split("-", 1)[0]
+    if not pid.isdigit() or pid_alive(int(pid)):
+        return None
+    return int(pid)
+
+
+def clean_stale_siblings(target):
+    """Undo what a killed `atomic_output` into `target` left: remove its temporary siblings, and
+    put a moved-aside previous target back where the new one never arrived."""
+    target = pathlib.Path(target)
+    if not target.parent.is_dir():
+        return
+    for entry in sorted(target.parent.iterdir()):
+        if _stale_pid(entry.name, f".{target.name}.old-") is not None:
+            if os.path.lexists(target):
+                remove_path(entry)
+            else:
+                os.rename(entry, target)  # the replacement never arrived: the old one is back
+        elif _stale_pid(entry.name, f".{target.name}.tmp-") is not None:
+            remove_path(entry)
+
+
+@contextlib.contextmanager
+def scratch_directory(prefix="scratch"):
+    """A temporary directory under `<system temp>/keras_prelu/` named by this process's PID,
+    removed afterwards; those of killed processes are removed the next time one is made."""
+    root = pathlib.Path(tempfile.gettempdir()) / "keras_prelu"
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in root.iterdir():
+        if _stale_pid(entry.name, "") is not None:
+            remove_path(entry)
+    path = tempfile.mkdtemp(prefix=f"{os.getpid()}-{prefix}-", dir=root)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _exists_error(target):
     return FileExistsError(
         f"{str(target)!r} already exists; pass overwrite=True (--overwrite) to replace it"
@@ -127,9 +180,11 @@ def atomic_output(target, overwrite=False, suffix=""):
     Refuses an existing `target` unless `overwrite` (also when another
     process creates it meanwhile). On any exception the temporary sibling and
     any parent directories created here are removed, and an existing target
-    stays as it was.
+    stays as it was; after a kill, the next call for the same target removes
+    what was left (`clean_stale_siblings`).
     """
     target = pathlib.Path(target)
+    clean_stale_siblings(target)
     if os.path.lexists(target) and not overwrite:
         raise _exists_error(target)
     created = []
@@ -137,7 +192,7 @@ def atomic_output(target, overwrite=False, suffix=""):
     while not parent.exists():
         created.append(parent)
         parent = parent.parent
-    token = uuid.uuid4().hex[:12]
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"  # the PID tells a later run what is stale
     temporary = target.parent / f".{target.name}.tmp-{token}{suffix}"
     backup = target.parent / f".{target.name}.old-{token}"
     try:

@@ -1,0 +1,85 @@
+"""Atomic outputs: what a killed writer leaves is cleaned by the next one; the target is absent or whole."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from keras_prelu.utils import files
+from conftest import KERAS_PRELU, python_env
+
+
+def _dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_leftovers_of_a_killed_writer_are_removed_and_a_displaced_target_restored(tmp_path):
+    dead = _dead_pid()
+    target = tmp_path / "model.tflite"
+    (tmp_path / f".model.tflite.tmp-{dead}-abc.tflite").write_bytes(b"half written")
+    (tmp_path / f".model.tflite.tmp-{dead}-dir").mkdir()
+    (tmp_path / f".model.tflite.old-{dead}-abc").write_bytes(b"the previous complete file")
+    alive = tmp_path / f".model.tflite.tmp-{os.getpid()}-mine"  # a live writer's: left alone
+    alive.write_bytes(b"in progress")
+    files.clean_stale_siblings(target)
+    assert target.read_bytes() == b"the previous complete file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, alive.name])
+
+
+def test_a_stale_backup_beside_a_complete_target_is_removed(tmp_path):
+    dead = _dead_pid()
+    target = tmp_path / "serving"
+    target.mkdir()
+    (tmp_path / f".serving.old-{dead}-x").mkdir()
+    with pytest.raises(FileExistsError):
+        with files.atomic_output(target):
+            pass
+    assert [p.name for p in tmp_path.iterdir()] == ["serving"]
+
+
+def test_scratch_directories_of_killed_processes_are_removed(tmp_path):
+    root = pathlib.Path(tempfile.gettempdir()) / "keras_prelu"
+    root.mkdir(exist_ok=True)
+    stale = root / f"{_dead_pid()}-tflite-left"
+    stale.mkdir()
+    with files.scratch_directory("test") as scratch:
+        assert pathlib.Path(scratch).name.startswith(f"{os.getpid()}-test-")
+        assert not stale.exists()
+    assert not pathlib.Path(scratch).exists()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.5, 2.0])
+def test_export_killed_at_several_points_leaves_nothing_a_rerun_does_not_clean(tmp_path, delay):
+    import keras
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    source = tmp_path / "model.keras"
+    model.save(source)
+    target = tmp_path / "out" / "model.tflite"
+    argv = [*KERAS_PRELU, "export", str(source), "--format", "tflite", "--out", str(target)]
+    process = subprocess.Popen(argv, env=python_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while process.poll() is None and time.time() < deadline:
+        if target.parent.is_dir() and any(p.name.startswith(".model.tflite.tmp-")
+                                           for p in target.parent.iterdir()):
+            time.sleep(delay)
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not target.exists() or target.stat().st_size > 0  # absent or complete
+    rerun = subprocess.run([*argv, "--overwrite"], env=python_env(), capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert [p.name for p in target.parent.iterdir()] == ["model.tflite"]
+    scratch_root = pathlib.Path(tempfile.gettempdir()) / "keras_prelu"
+    assert not [p for p in scratch_root.iterdir() if p.name.startswith(f"{process.pid}-")]
