@@ -83,3 +83,54 @@ def test_export_killed_at_several_points_leaves_nothing_a_rerun_does_not_clean(t
     assert [p.name for p in target.parent.iterdir()] == ["model.tflite"]
     scratch_root = pathlib.Path(tempfile.gettempdir()) / "keras_prelu"
     assert not [p for p in scratch_root.iterdir() if p.name.startswith(f"{process.pid}-")]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MiB tmpfs (needs root and permission to mount; skipped otherwise)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_a_full_disk_during_training_is_one_line_keeping_the_last_good_checkpoint(small_disk):
+    from keras_prelu.training import runs
+
+    out = small_disk / "run"
+    completed = subprocess.run(
+        [*KERAS_PRELU, "train", "mlp3x256_relu", "--epochs", "5", "--batch-size", "64", "--no-xla",
+         "--progress", "none", "--out", str(out)],
+        env=python_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in completed.stderr, completed.stderr[-2000:]
+    assert "no space left on the device" in lines[0] and "epoch-0001.npz (epoch 1)" in lines[0]
+    run = runs.RunDir(out)
+    assert [epoch for epoch, _ in run.checkpoints()] == [1]
+    runs.verify_checkpoint(run.checkpoint_path(1))
+    assert not [p for p in (out / "checkpoints").iterdir() if ".tmp-" in p.name]
+
+
+def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(small_disk, tmp_path):
+    import keras
+
+    inputs = keras.Input((64,))
+    model = keras.Model(inputs, keras.layers.Dense(16384)(inputs))  # 4 MiB of weights
+    source = tmp_path / "big.keras"
+    model.save(source)
+    completed = subprocess.run(
+        [*KERAS_PRELU, "export", str(source), "--format", "keras", "--out", str(small_disk / "copy.keras")],
+        env=python_env(), capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no space left on device" in lines[0], completed.stderr[-2000:]
+    assert list(small_disk.iterdir()) == []

@@ -15,6 +15,7 @@ import sys
 
 from keras_prelu import commands
 from keras_prelu.commands.flags import UsageError
+from keras_prelu.utils.files import OutOfSpace, is_out_of_space
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -60,6 +61,16 @@ def main(argv=None):
     except UsageError as error:
         print(f"keras-prelu: error: {error}", file=sys.stderr)
         return 2
+    except OutOfSpace as error:
+        print(f"keras-prelu: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        if not is_out_of_space(error):
+            raise
+        where = f" writing {error.filename}" if error.filename else ""
+        print(f"keras-prelu: error: no space left on device{where}; nothing incomplete was kept",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from keras_prelu.training import trainer as trainer_lib
 from keras_prelu.training import xla_choice
 from keras_prelu.training.model_card import build_model_card, median_images_per_second
 from keras_prelu.training.settings import PROGRESS_MODES, ConfigError, TrainSettings
+from keras_prelu.utils.files import OutOfSpace, is_out_of_space
 from keras_prelu.utils.locks import DirectoryInUse, DirectoryLock
 from keras_prelu.utils.models import slope_variables
 from keras_prelu.utils.validation import close_matches
@@ -370,11 +371,24 @@ def run(settings, out=None, resume=False, progress_every=10.0, stream=None, comm
     """Train as `settings` (a `TrainSettings`) say into run directory `out`; see `train`."""
     run_dir = _run_dir(settings, out, resume)
     with _ownership(run_dir):  # before any other work: one process per run directory
-        session = _prepare(_resolve_settings(settings, run_dir, resume), run_dir)
-        _build(session)
-        _restore_or_start(session, resume)
-        _train_epochs(session, stream or sys.stderr, progress_every)
-        return _finish(session, command)
+        try:
+            session = _prepare(_resolve_settings(settings, run_dir, resume), run_dir)
+            _build(session)
+            _restore_or_start(session, resume)
+            _train_epochs(session, stream or sys.stderr, progress_every)
+            return _finish(session, command)
+        except OSError as error:
+            if not is_out_of_space(error):
+                raise
+            raise OutOfSpace(_out_of_space_message(run_dir)) from None
+
+
+def _out_of_space_message(run_dir):
+    checkpoint = run_dir.latest_checkpoint()
+    kept = ("no checkpoint was written yet" if checkpoint is None else
+            f"kept the last good checkpoint, {checkpoint.name} (epoch "
+            f"{runs.read_checkpoint_state(checkpoint)['epoch']}); free space, then continue with --resume")
+    return f"no space left on the device holding {str(run_dir.path)!r}: {kept}"
 
 
 def train(model, dataset=None, recipe=None, *, out=None, resume=False, progress_every=10.0,

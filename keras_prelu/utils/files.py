@@ -10,6 +10,7 @@ ignore such hidden siblings.
 """
 
 import contextlib
+import errno
 import json
 import os
 import pathlib
@@ -18,6 +19,16 @@ import tempfile
 import uuid
 
 _DEFAULT_FILE_MODE = 0o666
+#: errno values meaning the disk (or the user's quota) is full.
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class OutOfSpace(RuntimeError):
+    """A write failed for lack of disk space; the message says what was kept."""
+
+
+def is_out_of_space(error):
+    return isinstance(error, OSError) and error.errno in NO_SPACE_ERRNOS
 
 
 def cache_dir():
