@@ -209,3 +209,69 @@ def test_compile_failure_is_reported_and_falls_back(monkeypatch, tmp_path, caplo
         assert native.load() is None
     assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 1
     assert "RuntimeError" in native.status()
+
+
+PLANTED = r"""
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void planted(void) {
+    FILE *marker = fopen(getenv("PLANTED_MARKER"), "w");
+    if (marker) { fputs("ran", marker); fclose(marker); }
+}
+"""
+
+
+def test_a_truncated_or_foreign_library_is_never_loaded(tmp_path):
+    """A planted library (with a constructor) in place of the built one is rebuilt, not loaded."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import python_env
+
+    if native.find_compiler() is None or shutil.which("cc") is None:
+        pytest.skip("needs a C and a C++ compiler")
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    target = cache / native.library_path().name
+    (tmp_path / "planted.c").write_text(PLANTED)
+    built = subprocess.run(["cc", "-shared", "-fPIC", str(tmp_path / "planted.c"), "-o", str(target)],
+                           capture_output=True, text=True)
+    if built.returncode != 0:
+        pytest.skip(f"cannot build the planted library: {built.stderr[-300:]}")
+    native.digest_path(target).write_text("0" * 64 + "\n")  # a digest that does not match
+    marker = tmp_path / "marker"
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+        "import numpy as np, tensorflow as tf\n"
+        "from keras_prelu import native\n"
+        "module = native.load()\n"
+        "x = tf.constant([[-2.0, 3.0]])\n"
+        "dims = tf.constant([1, 2, 1], tf.int64)\n"
+        "print('VALUES', module.keras_prelu_forward(x, tf.constant([0.25, 0.5]), dims).numpy().tolist())\n"
+    )
+    env = python_env(KERAS_PRELU_CACHE_DIR=str(cache), PLANTED_MARKER=str(marker))
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "VALUES [[-0.5, 3.0]]" in run.stdout
+    assert "does not match the digest" in run.stdout + run.stderr
+    assert not marker.exists()  # the planted constructor never ran
+    assert native.verified(target)
+    # Truncation is a mismatch too (it used to kill training with SIGBUS).
+    target.write_bytes(target.read_bytes()[:1000])
+    assert not native.verified(target)
+
+
+def test_a_shared_cache_folder_is_refused_with_one_warning(monkeypatch, tmp_path, caplog):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("KERAS_PRELU_CACHE_DIR", str(shared))
+    monkeypatch.setattr(native, "_state", {"loaded": False, "module": None, "reason": ""})
+    with caplog.at_level(logging.WARNING, logger="keras_prelu"):
+        assert native.load() is None
+        assert native.load() is None
+    assert len([r for r in caplog.records if "writable by group or others" in r.getMessage()]) == 1
+    assert list(shared.iterdir()) == []  # nothing built or loaded there

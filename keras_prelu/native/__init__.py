@@ -72,6 +72,42 @@ def library_path():
     return cache_dir() / f"prelu_kernels-{tf.__version__}-{digest.hexdigest()[:12]}.so"
 
 
+def digest_path(library):
+    """Where the digest of a library this package built is recorded (beside it)."""
+    library = Path(library)
+    return library.with_name(library.name + ".sha256")
+
+
+def _digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def verified(library):
+    """True when `library` is the file this package built: its recorded digest matches.
+
+    A truncated, replaced or planted library (or one without a digest) is not.
+    """
+    try:
+        recorded = digest_path(library).read_text().strip()
+        return bool(recorded) and _digest(library) == recorded
+    except OSError:
+        return False
+
+
+def check_private(directory):
+    """Raise RuntimeError unless `directory` is owned by this user and writable by nobody else
+    (a library loaded from a shared folder could be anyone's code)."""
+    info = os.stat(directory)
+    if info.st_uid != os.getuid():
+        raise RuntimeError(f"the kernel cache {str(directory)!r} belongs to another user")
+    if info.st_mode & 0o022:
+        raise RuntimeError(
+            f"the kernel cache {str(directory)!r} is writable by group or others "
+            f"(mode {oct(info.st_mode & 0o777)}); make it private (chmod go-w) or set "
+            "KERAS_PRELU_CACHE_DIR"
+        )
+
+
 def compile_library(output, compiler=None, timeout=600):
     """Compile `prelu_kernels.cc` into `output` (written atomically). Returns `output`.
 
@@ -95,7 +131,9 @@ def compile_library(output, compiler=None, timeout=600):
             message = " ".join((result.stderr or result.stdout).strip().splitlines()[-3:])[:500]
             raise RuntimeError(f"{compiler} failed with exit code {result.returncode}"
                                + (f": {message}" if message else ""))
+        digest = _digest(tmp)
         os.replace(tmp, output)
+        files.atomic_write_text(digest_path(output), digest + "\n")
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -117,9 +155,21 @@ def load():
             return _state["module"]
         try:
             path = library_path()
-            if not path.exists():
-                _log.info("keras_prelu: compiling the native PReLU kernels (once, 10-20 s) into %s", path)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            check_private(path.parent)
+            if not verified(path):
+                if path.exists() and not digest_path(path).exists():
+                    _log.info("keras_prelu: %s has no recorded digest (an older build); rebuilding "
+                              "it", path)
+                elif path.exists():
+                    _log.warning("keras_prelu: %s does not match the digest recorded when it was "
+                                 "built (truncated or replaced); rebuilding it", path)
+                else:
+                    _log.info("keras_prelu: compiling the native PReLU kernels (once, 10-20 s) "
+                              "into %s", path)
                 compile_library(path)
+                if not verified(path):
+                    raise RuntimeError(f"{path} changed while it was being built")
             _state["module"] = tf.load_op_library(str(path))
             _state["reason"] = f"loaded from {path}"
         except Exception as error:  # no compiler, read-only cache, ABI mismatch, ...
