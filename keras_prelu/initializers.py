@@ -10,6 +10,8 @@ import keras
 from keras_prelu.utils.validation import PACKAGE, check_choice, check_number
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
+#: Beyond this |slope| the gain 2 / (1 + a**2) underflows to nothing useful (and a**2 overflows).
+MAX_SLOPE = 1e6
 
 
 def prelu_gain(negative_slope):
@@ -21,7 +23,8 @@ class _PReLUVarianceScaling(keras.initializers.VarianceScaling):
     _distribution = None
 
     def __init__(self, negative_slope=0.25, mode="fan_in", seed=None):
-        self.negative_slope = check_number("negative_slope", negative_slope)
+        self.negative_slope = check_number("negative_slope", negative_slope,
+                                           minimum=-MAX_SLOPE, maximum=MAX_SLOPE)
         check_choice("mode", mode, _MODES)
         super().__init__(
             scale=prelu_gain(self.negative_slope),

@@ -1,6 +1,9 @@
 """Rectifier layers: `PReLU` (learnable slopes), `LeakyReLU` (fixed), `RReLU` (random)."""
 
+import numbers
+
 import keras
+import numpy as np
 from keras import ops
 
 from keras_prelu import constraints as slope_constraints
@@ -21,10 +24,20 @@ def constant_value(initializer):
     return None
 
 
-def _resolve_initializer(value):
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return keras.initializers.Constant(float(value))
-    return keras.initializers.get(value)
+def _resolve_initializer(value, default):
+    """A Keras initializer from a finite number (a constant slope), a name, config or instance;
+    None means `default`."""
+    if value is None:
+        value = default
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return keras.initializers.Constant(check_number("alpha_initializer", value))
+    try:
+        return keras.initializers.get(value)
+    except (ValueError, TypeError):
+        raise ValueError(
+            "`alpha_initializer` must be a finite number, a Keras initializer or its name or "
+            f"config. Received: alpha_initializer={value!r}"
+        ) from None
 
 
 def _check_float_input(layer, dtype):
@@ -85,7 +98,10 @@ class PReLU(_RectifierLayer):
     ):
         super().__init__(**kwargs)
         self.supports_masking = True
-        self.alpha_initializer = _resolve_initializer(alpha_initializer)
+        self.alpha_initializer = _resolve_initializer(alpha_initializer, default=0.25)
+        if not isinstance(channel_shared, (bool, np.bool_)):
+            raise ValueError(f"`channel_shared` must be True or False. "
+                             f"Received: channel_shared={channel_shared!r}")
         self.alpha_regularizer = keras.regularizers.get(alpha_regularizer)
         self.alpha_constraint = slope_constraints.get(alpha_constraint)
         if shared_axes is not None and channel_shared:

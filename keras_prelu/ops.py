@@ -33,7 +33,13 @@ def _broadcast_reduce_axes(x_shape, alpha_shape):
     offset = x_rank - alpha_rank
     axes = list(range(offset))
     for i, size in enumerate(alpha_shape):
-        if size == 1 and x_shape[offset + i] != 1:
+        x_size = x_shape[offset + i]
+        if size is not None and size != 1 and x_size is not None and size != x_size:
+            raise ValueError(
+                "`alpha` must broadcast to `x`: each of its sizes must be 1 or `x`'s. "
+                f"Received: x.shape={tuple(x_shape)}, alpha.shape={tuple(alpha_shape)}"
+            )
+        if size == 1 and x_size != 1:
             axes.append(offset + i)
     return tuple(axes)
 
@@ -153,6 +159,21 @@ def leaky_relu(x, negative_slope=0.01):
     return ops.leaky_relu(x, negative_slope=negative_slope)
 
 
+def _concrete_slopes(alpha, dtype):
+    """The slopes as a NumPy array in `dtype` (so 1e-46 is 0 in float32), None while tracing;
+    a value that is not numeric raises a ValueError."""
+    if isinstance(alpha, (str, bytes)):
+        raise ValueError(f"`alpha` must be numeric. Received: alpha={alpha!r}")
+    try:
+        values = ops.convert_to_numpy(alpha)
+    except Exception:  # a symbolic tensor inside a traced function
+        return None
+    try:
+        return np.asarray(values, dtype=keras.backend.standardize_dtype(dtype))
+    except (TypeError, ValueError):
+        raise ValueError(f"`alpha` must be numeric. Received: alpha={alpha!r}") from None
+
+
 def prelu_inverse(y, alpha):
     """Invert `prelu`: `y` where `y >= 0`, `y / alpha` elsewhere.
 
@@ -162,15 +183,12 @@ def prelu_inverse(y, alpha):
     """
     y = ops.convert_to_tensor(y)
     _check_float(y, "y")
-    try:
-        alpha_values = np.asarray(ops.convert_to_numpy(alpha), dtype="float64")
-    except Exception:  # symbolic tensor inside a traced function
-        alpha_values = None
+    alpha_values = _concrete_slopes(alpha, y.dtype)
     if alpha_values is not None and not np.all(alpha_values > 0):
         raise ValueError(
-            "prelu_inverse needs every slope > 0: with alpha <= 0, PReLU maps "
-            "different inputs to the same output, so it is not invertible. "
-            f"Received: alpha with minimum {alpha_values.min()}"
+            "prelu_inverse needs every slope > 0 (in the dtype of `y`): with alpha <= 0, PReLU "
+            "maps different inputs to the same output, so it is not invertible. "
+            f"Received: alpha with minimum {np.min(np.asarray(ops.convert_to_numpy(alpha), 'float64'))}"
         )
     alpha = ops.cast(alpha, y.dtype)
     return ops.where(ops.less(y, 0), y / alpha, y)

@@ -57,6 +57,17 @@ def _layer_weights(h5):
 
 
 def _saved_layer_weights(path):
+    """{saved path: (layer name, shapes)} of a weights or `.keras` file; unreadable files raise ValueError."""
+    try:
+        return _read_saved_layer_weights(path)
+    except (OSError, zipfile.BadZipFile, KeyError) as error:
+        raise ValueError(
+            "The weights file cannot be read (damaged, or not a Keras weights file): "
+            f"{type(error).__name__}: {error}. Received: weights={str(path)!r}"
+        ) from None
+
+
+def _read_saved_layer_weights(path):
     if path.suffix == ".keras":
         with zipfile.ZipFile(path) as archive:
             if KERAS_ARCHIVE_WEIGHTS not in archive.namelist():
