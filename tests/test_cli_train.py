@@ -269,3 +269,12 @@ def test_a_replaced_final_model_is_refused_not_evaluated(tmp_path):
     with pytest.raises(runs.RunFileMismatch):
         run.load_model()
     keras.backend.clear_session()
+
+
+def test_zoo_takes_the_input_shape_and_classes_of_a_run_directory(finished_run):
+    import zoo
+
+    model = zoo.get("mlp3x256_prelu", weights=finished_run)  # as the README writes it
+    assert tuple(model.inputs[0].shape[1:]) == (8, 8, 1) and model.outputs[0].shape[-1] == 10
+    with pytest.raises(ValueError, match="do not fit"):  # an explicit override still wins
+        zoo.get("mlp3x256_prelu", weights=finished_run, input_shape=(28, 28, 1))

@@ -164,9 +164,12 @@ def get(name, weights=None, **overrides):
     `activation`, family arguments); one that contradicts an argument
     defining the variant (e.g. `depth=32` on `resnet20_relu`) raises.
     `weights`: a `.weights.h5` or `.keras` file, or a run directory (see
-    `zoo.weights.RUN_WEIGHT_FILES`).
+    `zoo.weights.RUN_WEIGHT_FILES`), whose input shape and classes then are
+    the defaults.
     """
     model_entry = entry(name)
+    if weights is not None:  # a run directory knows the input shape and classes it trained
+        overrides = {**weight_files.run_model_arguments(weights), **overrides}
     for key in sorted(model_entry.fixed & overrides.keys()):
         if overrides[key] != model_entry.defaults[key]:
             raise ValueError(

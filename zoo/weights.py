@@ -5,6 +5,7 @@ holding one of `RUN_WEIGHT_FILES` (the first present, in that order, wins).
 """
 
 import io
+import json
 import os
 import pathlib
 import tempfile
@@ -13,9 +14,27 @@ import zipfile
 import h5py
 
 from keras_prelu.utils.naming import natural_key
-from keras_prelu.utils.run_layout import KERAS_ARCHIVE_WEIGHTS, RUN_WEIGHT_FILES
+from keras_prelu.utils.run_layout import (
+    CONFIG,
+    CONFIG_INPUT_SHAPE,
+    CONFIG_NUM_CLASSES,
+    KERAS_ARCHIVE_WEIGHTS,
+    RUN_WEIGHT_FILES,
+)
 
 __all__ = ["RUN_WEIGHT_FILES", "check_fit", "load_weights", "resolve"]
+
+
+def run_model_arguments(path):
+    """{"input_shape", "num_classes"} of the model a training run directory trained (from its
+    `config.json`); {} for files and for directories without a readable config."""
+    config_path = pathlib.Path(os.fspath(path)) / CONFIG
+    try:
+        config = json.loads(config_path.read_text())
+        return {"input_shape": tuple(int(d) for d in config[CONFIG_INPUT_SHAPE]),
+                "num_classes": int(config[CONFIG_NUM_CLASSES])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def resolve(path):

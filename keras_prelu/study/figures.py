@@ -18,6 +18,7 @@ from keras_prelu.study.measurements import IDLE_THRESHOLD, load_trained
 from keras_prelu.study.names import StudyError, fixed_slope
 from keras_prelu.training import data as data_lib
 from keras_prelu.training import experiment, runs
+from keras_prelu.utils.run_layout import CONFIG_INPUT_SHAPE, CONFIG_NUM_CLASSES
 
 
 def initial_slopes(model, input_shape, num_classes):
@@ -90,8 +91,8 @@ def _slope_history(cells):
     if not slopes:
         return None
     config = cells[0]["config"]
-    initial = initial_slopes(config["settings"]["model"], config["model_input_shape"],
-                             config["num_classes"])
+    initial = initial_slopes(config["settings"]["model"], config[CONFIG_INPUT_SHAPE],
+                             config[CONFIG_NUM_CLASSES])
     epochs = len(next(iter(slopes.values()))["mean"])
     for name, entry in slopes.items():
         start = initial.get(name)

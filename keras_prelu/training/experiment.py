@@ -36,6 +36,7 @@ from keras_prelu.training.model_card import build_model_card, median_images_per_
 from keras_prelu.training.settings import PROGRESS_MODES, ConfigError, TrainSettings
 from keras_prelu.utils.files import OutOfSpace, is_out_of_space
 from keras_prelu.utils.locks import DirectoryInUse, DirectoryLock
+from keras_prelu.utils.run_layout import CONFIG_INPUT_SHAPE, CONFIG_NUM_CLASSES
 from keras_prelu.utils.models import slope_variables
 from keras_prelu.utils.validation import close_matches
 
@@ -250,8 +251,8 @@ def _restore_or_start(session, resume):
             "settings": session.settings.to_dict(),
             "recipe": session.recipe.to_dict(),
             "dataset": info.to_dict(),
-            "model_input_shape": list(info.image_shape),
-            "num_classes": info.num_classes,
+            CONFIG_INPUT_SHAPE: list(info.image_shape),
+            CONFIG_NUM_CLASSES: info.num_classes,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         })
         session.history = runs.new_history()
@@ -450,15 +451,15 @@ def _evaluation_data(config, dataset, data_dir, download):
     data = data_lib.load(name, data_dir=data_dir, download=download,
                          val_split=saved.get("val_split", 0.0) if own else 0.0,
                          seed=saved.get("seed", 0))
-    if tuple(data.info.image_shape) != tuple(config["model_input_shape"]):
+    if tuple(data.info.image_shape) != tuple(config[CONFIG_INPUT_SHAPE]):
         raise ConfigError(
             f"dataset {name!r} has images of shape {tuple(data.info.image_shape)}; the run's model "
-            f"takes {tuple(config['model_input_shape'])}"
+            f"takes {tuple(config[CONFIG_INPUT_SHAPE])}"
         )
-    if data.info.num_classes != config["num_classes"]:
+    if data.info.num_classes != config[CONFIG_NUM_CLASSES]:
         raise ConfigError(
             f"dataset {name!r} has {data.info.num_classes} classes; the run's model predicts "
-            f"{config['num_classes']}"
+            f"{config[CONFIG_NUM_CLASSES]}"
         )
     trained = config["dataset"]
     return data.with_normalization(trained["mean"], trained["std"])

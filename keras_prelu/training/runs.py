@@ -40,6 +40,8 @@ from keras_prelu.utils.files import (
     save_with_suffix,
 )
 from keras_prelu.utils.run_layout import (
+    CONFIG_INPUT_SHAPE,
+    CONFIG_NUM_CLASSES,
     CHECKPOINTS,
     CONFIG,
     HISTORY,
@@ -391,8 +393,8 @@ class RunDir:
         config = self.load_config()
         return zoo.get(
             config["settings"]["model"],
-            input_shape=tuple(config["model_input_shape"]),
-            num_classes=int(config["num_classes"]),
+            input_shape=tuple(config[CONFIG_INPUT_SHAPE]),
+            num_classes=int(config[CONFIG_NUM_CLASSES]),
         )
 
 

@@ -21,3 +21,6 @@ MODEL_CARD_MD = "model_card.md"
 KERAS_ARCHIVE_WEIGHTS = "model.weights.h5"
 #: Files holding a run's final weights, in order of preference.
 RUN_WEIGHT_FILES = (MODEL_FILE, WEIGHTS_FILE, KERAS_ARCHIVE_WEIGHTS)
+#: Keys of `config.json` that give the trained model's input shape (no batch axis) and classes.
+CONFIG_INPUT_SHAPE = "model_input_shape"
+CONFIG_NUM_CLASSES = "num_classes"
