@@ -100,3 +100,24 @@ def test_bad_arguments_raise():
         SlopeTracker(bins=0)
     with pytest.raises(ValueError, match="Received: bins="):
         slope_statistics(_model(), bins=2.5)
+
+
+def test_non_finite_slopes_warn_and_never_crash_the_training_observed(tmp_path):
+    import keras
+
+    from keras_prelu.diagnostics import NegativeFractionMonitor
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(PReLU(name="p")(keras.layers.Dense(4)(inputs))))
+    model.compile("sgd", "mse")
+    model.get_layer("p").alpha.assign(np.array([np.nan, 0.25, np.inf, 0.3], "float32"))
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    tracker = SlopeTracker(log_dir=tmp_path)
+    monitor = NegativeFractionMonitor(x)
+    with pytest.warns(SlopeWarning, match="not finite") as caught:
+        model.fit(x, np.zeros((16, 2), "float32"), epochs=2, verbose=0, callbacks=[tracker, monitor])
+    assert any("non-finite weights" in str(w.message) for w in caught)
+    assert tracker.history["epoch"] == [0, 1]
+    assert np.isnan(tracker.history["slopes"]["p"]["mean"][0])
+    stats = slope_statistics(model)["p"]
+    assert stats["non_finite"] >= 2 and stats["count"] == 4

@@ -325,6 +325,14 @@ class NegativeFractionMonitor(keras.callbacks.Callback):
                 "NegativeFractionMonitor needs evaluation data to run as a callback. "
                 "Received: data=None"
             )
+        if not all(np.all(np.isfinite(v.numpy())) for v in self.model.weights
+                   if np.issubdtype(np.dtype(v.dtype), np.floating)):
+            warnings.warn(
+                f"NegativeFractionMonitor: the model has non-finite weights at epoch {epoch}; "
+                "its negative fractions (NaN is never negative) mean nothing: skipped.",
+                RuntimeWarning, stacklevel=2,
+            )
+            return
         report = self.measure(self.model)
         self.report = report
         self._record(epoch, report)

@@ -45,12 +45,18 @@ def slope_statistics(model, bins=10):
         if not layer.built:
             continue
         values = _kinds.slopes(layer)
-        counts, edges = np.histogram(values, bins=bins)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            counts, edges = np.histogram(finite, bins=bins)
+        else:
+            counts, edges = np.zeros(0), np.zeros(0)
         stats[name] = {
-            "mean": float(values.mean()),
-            "min": float(values.min()),
-            "max": float(values.max()),
+            # NaN statistics when any slope is not finite (a diverged training), never a crash
+            "mean": float(values.mean()) if finite.size == values.size else float("nan"),
+            "min": float(values.min()) if finite.size == values.size else float("nan"),
+            "max": float(values.max()) if finite.size == values.size else float("nan"),
             "count": int(values.size),
+            "non_finite": int(values.size - finite.size),
             "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
         }
     return stats
@@ -120,6 +126,13 @@ class SlopeTracker(keras.callbacks.Callback):
 
     def _check(self, name, entry, epoch):
         conditions = {
+            "non_finite": (
+                entry["non_finite"] > 0,
+                (
+                    f"PReLU layer {name!r}: {entry['non_finite']} slope(s) are not finite at epoch "
+                    f"{epoch}: the training has diverged (try a lower learning rate)."
+                ),
+            ),
             "non_positive": (
                 entry["min"] <= 0.0,
                 (

@@ -35,6 +35,9 @@ _HISTOGRAM = _metadata("histograms", summary_pb2.DATA_CLASS_TENSOR)
 def histogram_buckets(values, bins=30):
     """TensorBoard's histogram tensor: rows of (left edge, right edge, count)."""
     values = np.asarray(values, dtype="float64").ravel()
+    values = values[np.isfinite(values)]  # NaN or inf have no bucket
+    if values.size == 0:
+        return np.zeros((0, 3))
     low, high = float(values.min()), float(values.max())
     if low == high:
         return np.array([[low - 0.5, high + 0.5, float(values.size)]])
