@@ -105,12 +105,16 @@ def test_get_overrides_common_and_family_arguments():
 
 def test_activation_override_brings_its_initializer():
     model = zoo.get("mlp3x256_relu", activation="prelu", input_shape=(4,))
+    assert model.name == "mlp3x256_prelu"  # the name says what was built
+    assert zoo.get("resnet20_prelu", activation="relu").name == "resnet20_relu"
+    assert zoo.get("resnet20_prelu", activation="prelu").name == "resnet20_prelu"
     assert isinstance(model.get_layer("layer2_act"), keras_prelu.PReLU)
     assert model.get_layer("layer2_dense").kernel_initializer.negative_slope == 0.25
     model = zoo.get(
         "mlp3x256_relu", activation="leaky", input_shape=(4,)
     )  # an alias get_activation knows
     assert isinstance(model.get_layer("layer1_act"), keras_prelu.LeakyReLU)
+    assert model.name == "mlp3x256_leaky"
     with pytest.raises(ValueError, match="Received: activation='swishy'"):
         zoo.get("mlp3x256_relu", activation="swishy")
 

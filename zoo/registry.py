@@ -8,6 +8,7 @@ import types
 
 import keras
 
+from keras_prelu.activations import activation_spec
 from keras_prelu.utils.naming import natural_key
 from keras_prelu.utils.validation import suggest
 from zoo import weights as weight_files
@@ -179,7 +180,7 @@ def get(name, weights=None, **overrides):
     _check_arguments(name, model_entry.builder, overrides)
     config = model_entry.config(**overrides)
     if "name" in _parameters(model_entry.builder) and "name" not in overrides:
-        config["name"] = name
+        config["name"] = _built_name(model_entry, overrides.get("activation"))
     model = model_entry.builder(**config)
     if not isinstance(model, keras.Model):
         raise ValueError(
@@ -188,6 +189,22 @@ def get(name, weights=None, **overrides):
     if weights is not None:
         weight_files.load_weights(model, weights)
     return model
+
+
+def _built_name(model_entry, activation):
+    """The entry's name, or, when `activation` overrides its own, a name that says what was
+    built: `zoo.get("resnet20_prelu", activation="relu")` is named "resnet20_relu"."""
+    if activation is None or activation == model_entry.defaults.get("activation"):
+        return model_entry.name
+    if isinstance(activation, str):
+        try:
+            suffix = activation_spec(activation).zoo_suffix
+        except ValueError:
+            suffix = activation
+    else:
+        suffix = getattr(activation, "__name__", type(activation).__name__).lower()
+    stem = model_entry.arch if model_entry.arch != model_entry.name else model_entry.name
+    return f"{stem}_{suffix}"
 
 
 def info(name, model=None):
