@@ -39,14 +39,21 @@ def test_unknown_optimizer_name():
         optimizers.get("sgdd")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keras optimizer configs do not carry exclude_from_weight_decay: an optimizer from "
-    "deserialize_keras_object (or a .keras file's compile config) decays slopes again unless passed "
-    "through keras_prelu.optimizers.get",
-)
 def test_deserialized_optimizer_still_exempts_slopes():
     optimizer = optimizers.get("sgd", learning_rate=0.1, weight_decay=0.5)
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(optimizer))
     _, alpha = _train_one_step(restored)
     np.testing.assert_array_equal(alpha, np.full(4, 0.25, "float32"))
+
+
+def test_the_exemption_survives_a_keras_file_round_trip(tmp_path):
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras_prelu.PReLU(name="p")(inputs)))
+    model.compile(optimizers.get("adamw", learning_rate=0.1, weight_decay=0.5), "mse")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded.optimizer).__name__ == "SlopeExemptAdamW"
+    assert isinstance(loaded.optimizer, keras.optimizers.AdamW)
+    loaded.fit(np.zeros((4, 3), "float32"), np.zeros((4, 2), "float32"), epochs=2, verbose=0)
+    # Zero inputs give the slopes no gradient: only weight decay could move them.
+    np.testing.assert_array_equal(loaded.get_layer("p").alpha.numpy(), np.full(3, 0.25, "float32"))

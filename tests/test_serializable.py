@@ -68,6 +68,15 @@ CASES = {
         {},
     ),
 }
+# Every optimizer class `keras_prelu.optimizers` registers (slopes exempt from decay).
+CASES.update({
+    f"optimizer-{name}": (
+        lambda name=name: optimizers.get(name.lower(), learning_rate=0.01, weight_decay=0.1), {}
+    )
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam",
+                 "Lion", "Adafactor")
+    if hasattr(keras.optimizers, name)
+})
 
 
 @pytest.mark.parametrize("case", list(CASES))
