@@ -50,7 +50,7 @@ def _check_float_input(layer, dtype):
 
 
 class _RectifierLayer(keras.layers.Layer):
-    """Checks shared by the rectifiers: float inputs of rank >= 2, also on symbolic inputs."""
+    """Checks shared by the rectifiers: float inputs, also on symbolic inputs."""
 
     def compute_output_spec(self, inputs, *args, **kwargs):
         _check_float_input(self, inputs.dtype)
@@ -58,9 +58,9 @@ class _RectifierLayer(keras.layers.Layer):
 
 
 def _check_rank(layer, input_shape):
-    if len(input_shape) < 2:
+    if len(input_shape) < 1:
         raise ValueError(
-            f"{type(layer).__name__} needs inputs of rank >= 2 (batch, ..., channels). "
+            f"{type(layer).__name__} needs inputs with a batch axis (rank >= 1). "
             f"Received: input_shape={tuple(input_shape)}"
         )
 
@@ -70,7 +70,7 @@ class PReLU(_RectifierLayer):
     """Parametric ReLU (He et al. 2015): `x` for `x >= 0`, `alpha * x` for `x < 0`.
 
     By default one learnable slope per channel, initialised to 0.25, for inputs
-    of any rank >= 2 with unknown spatial sizes. A drop-in for
+    of any rank with unknown spatial sizes (rank 1, a batch of scalars: one slope). A drop-in for
     `keras.layers.PReLU`: its arguments mean the same when given explicitly.
 
     Args:
@@ -164,6 +164,8 @@ class PReLU(_RectifierLayer):
                     f"shared_axes={self.shared_axes}"
                 )
             return tuple(shape)
+        if rank == 1:  # (batch,): one slope, as keras.layers.PReLU has for such inputs
+            return (1,)
         channel_axis = 1 if self.data_format == "channels_first" else rank - 1
         channels = input_shape[channel_axis]
         if channels is None:
@@ -230,9 +232,7 @@ class LeakyReLU(_RectifierLayer):
         super().__init__(**kwargs)
         self.supports_masking = True
         self.negative_slope = check_number("negative_slope", negative_slope, minimum=0.0)
-
-    def build(self, input_shape):
-        _check_rank(self, input_shape)
+        self.built = True  # weightless, built at construction like Keras's own LeakyReLU
 
     def call(self, inputs):
         _check_float_input(self, inputs.dtype)
@@ -271,9 +271,7 @@ class RReLU(_RectifierLayer):
             )
         self.seed = None if seed is None else check_int("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def build(self, input_shape):
-        _check_rank(self, input_shape)
+        self.built = True  # no weights: built at construction, like Keras's Dropout
 
     @property
     def mean_slope(self):

@@ -166,9 +166,19 @@ def test_shared_axes_out_of_range_raises_at_build():
 
 
 @pytest.mark.parametrize("layer_cls", [PReLU, LeakyReLU, RReLU])
-def test_rank_one_inputs_raise(layer_cls):
-    with pytest.raises(ValueError, match="rank >= 2"):
-        layer_cls()(np.ones((5,), "float32"))
+def test_rank_one_inputs_work_as_in_keras(layer_cls):
+    x = np.array([-2.0, -1.0, 0.0, 3.0], "float32")
+    layer = layer_cls()
+    y = keras.ops.convert_to_numpy(layer(x))
+    slope = {PReLU: 0.25, LeakyReLU: 0.01, RReLU: (1 / 8 + 1 / 3) / 2}[layer_cls]
+    np.testing.assert_allclose(y, np.where(x < 0, slope * x, x), rtol=1e-6)
+    if layer_cls is PReLU:
+        assert tuple(layer.alpha.shape) == (1,)  # one slope, as keras.layers.PReLU here
+
+
+@pytest.mark.parametrize("layer_cls", [LeakyReLU, RReLU])
+def test_weightless_layers_are_built_at_construction_like_keras(layer_cls):
+    assert layer_cls().built and keras.layers.LeakyReLU().built
 
 
 @pytest.mark.parametrize("layer_cls", [PReLU, LeakyReLU, RReLU])
