@@ -278,3 +278,28 @@ def test_zoo_takes_the_input_shape_and_classes_of_a_run_directory(finished_run):
     assert tuple(model.inputs[0].shape[1:]) == (8, 8, 1) and model.outputs[0].shape[-1] == 10
     with pytest.raises(ValueError, match="do not fit"):  # an explicit override still wins
         zoo.get("mlp3x256_prelu", weights=finished_run, input_shape=(28, 28, 1))
+
+
+def test_a_non_finite_validation_explains_itself(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from keras_prelu.training import experiment, trainer
+
+    real = trainer.Trainer.evaluate
+
+    def nan_in_the_training_mode(self, dataset, progress=None, jit_compile=None):
+        result = real(self, dataset, progress, jit_compile)
+        if jit_compile is None:  # the ordinary validation: make it NaN, as seen once in a real run
+            result["loss"] = float("nan")
+        return result
+
+    monkeypatch.setattr(trainer.Trainer, "evaluate", nan_in_the_training_mode)
+    with caplog.at_level(logging.WARNING, logger="keras_prelu"):
+        result = experiment.train("mlp3x256_relu", epochs=1, batch_size=64, jit_compile=False,
+                                  progress="none", out=str(tmp_path / "run"))
+    history = result["history"]
+    assert history["val_mode"] == ["xla"]  # the mode of the loss reported: the other one
+    (note,) = history["evaluation_notes"]
+    assert note["mode"] == "graph" and note["other_mode"] == "xla" and note["weights_finite"]
+    assert np.isfinite(note["other_loss"]) and history["val_loss"] == [note["other_loss"]]
+    assert any("validation after epoch 1 gave loss nan" in r.getMessage() for r in caplog.records)

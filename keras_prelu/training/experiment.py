@@ -14,6 +14,7 @@ takes a `TrainSettings` directly. The run directory layout is described in
 import contextlib
 import dataclasses
 import datetime
+import logging
 import os
 import shlex
 import sys
@@ -47,6 +48,7 @@ __all__ = [
     "command_line", "evaluate", "run", "train",
 ]
 EVAL_SPLITS = data_lib.SPLITS
+_log = logging.getLogger("keras_prelu")
 
 
 class RunDirectoryInUse(ConfigError):
@@ -274,8 +276,7 @@ def _train_one_epoch(session, epoch, bar, summaries):
     batches = batches.take(session.steps)  # the first batches when --steps-per-epoch is shorter
     result = trainer.train_epoch(batches, session.steps, progress=bar.update)
     _check_finite(session, epoch, result["loss"])
-    val = trainer.evaluate(data.eval_dataset(2 * recipe.batch_size,
-                                             split="val" if data.has_val else "test"))
+    val = _evaluate_explained(session, epoch)
     lr = trainer.learning_rate()
     slopes = {name: np.asarray(v.numpy()) for name, v in slope_variables(session.model).items()}
     runs.append_history(session.history, {
@@ -289,6 +290,7 @@ def _train_one_epoch(session, epoch, bar, summaries):
         "epoch": epoch + 1, "step": trainer.iterations, "rng": rng_state,
         "history": session.history, "train_seconds": session.seconds, "sessions": session.sessions,
     })
+    session.history.setdefault("val_mode", []).append("xla" if val["xla"] else "graph")
     session.run_dir.save_history(session.history)
     summaries.write(
         "train", epoch + 1,
@@ -299,6 +301,31 @@ def _train_one_epoch(session, epoch, bar, summaries):
     )
     summaries.write("validation", epoch + 1, {"loss": val["loss"], "accuracy": val["accuracy"]})
     bar.end(result, session.steps, val=val, lr=lr, note=f"checkpoint {epoch + 1}")
+
+
+def _evaluate_explained(session, epoch):
+    """Validate; a non-finite result is re-run in the other mode and what was found is logged and
+    recorded in the history ("evaluation_notes"), so that a rare NaN explains itself."""
+    data, trainer = session.data, session.trainer
+
+    def batches():
+        return data.eval_dataset(2 * session.recipe.batch_size,
+                                 split="val" if data.has_val else "test")
+
+    val = trainer.evaluate(batches())
+    if np.isfinite(val["loss"]):
+        return val
+    other = trainer.evaluate(batches(), jit_compile=not val["xla"])
+    weights_finite = all(np.all(np.isfinite(v.numpy())) for v in session.model.variables
+                         if np.issubdtype(np.dtype(v.dtype), np.floating))
+    mode, other_mode = ("xla", "graph") if val["xla"] else ("graph", "xla")
+    note = {"epoch": epoch + 1, "mode": mode, "loss": float(val["loss"]), "other_mode": other_mode,
+            "other_loss": float(other["loss"]), "weights_finite": bool(weights_finite)}
+    session.history.setdefault("evaluation_notes", []).append(note)
+    _log.warning("keras_prelu: validation after epoch %d gave loss %s in %s mode; %s mode gives %s; "
+                 "the weights are %s", epoch + 1, val["loss"], mode, other_mode, other["loss"],
+                 "finite" if weights_finite else "NOT finite")
+    return other if np.isfinite(other["loss"]) else val
 
 
 class TrainingDiverged(ConfigError):

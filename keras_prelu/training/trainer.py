@@ -339,13 +339,21 @@ class Trainer:
                 progress(done, steps, _result(totals, done, time.perf_counter() - start))
         return _result(totals, done, time.perf_counter() - start)
 
-    def evaluate(self, dataset, progress=None):
+    def evaluate(self, dataset, progress=None, jit_compile=None):
         """Loss and accuracy over every example of `dataset` (partial batches included).
 
         Under several replicas the last partial batch is split among them
         (some may get empty batches); sums make the metrics exact anyway.
+        `jit_compile` picks the mode for this call (default: the training's);
+        the result's `xla` says which ran.
         """
-        _, eval_calls, one_eval = self._compiled(bool(self._jit))
+        jit = bool(self._jit) if jit_compile is None else bool(jit_compile)
+        result = self._evaluate(dataset, progress, jit)
+        result["xla"] = jit
+        return result
+
+    def _evaluate(self, dataset, progress, jit):
+        _, eval_calls, one_eval = self._compiled(jit)
         steps = int(dataset.cardinality())
         distributed = self._distribute(dataset)
         totals = np.zeros(3)
