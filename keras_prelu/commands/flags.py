@@ -22,7 +22,8 @@ def user_errors_as_usage(*extra_types):
     `extra_types`) as the CLI's one-line usage error: their first line, exit code 2."""
     try:
         yield
-    except (experiment.ConfigError, data.DataError, runs.CheckpointError, *extra_types) as error:
+    except (experiment.ConfigError, data.DataError, runs.CheckpointError, runs.RunFileError,
+            *extra_types) as error:
         raise usage_error(str(error).splitlines()[0]) from None
 
 

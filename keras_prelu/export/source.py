@@ -18,6 +18,7 @@ from keras_prelu.export.common import (
 )
 from keras_prelu.training import data as data_lib
 from keras_prelu.training.runs import RunDir
+from keras_prelu.utils.files import load_error_text
 from keras_prelu.utils.models import all_layers
 from keras_prelu.utils.run_layout import CONFIG, MODEL_CARD_JSON
 
@@ -48,7 +49,11 @@ def load_model(source):
         raise ValueError(
             f"Expected a .keras file or a run directory. Received: {str(path)!r}"
         )
-    return keras.saving.load_model(path, compile=False)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # a damaged archive, or a crafted one Keras refuses (TypeError)
+        raise ValueError(f"{str(path)!r} cannot be loaded as a Keras model (damaged, or not a "
+                         f".keras file): {load_error_text(error)}") from None
 
 
 def is_reduced_precision(model):

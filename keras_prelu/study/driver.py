@@ -148,7 +148,7 @@ def _open_state(study, given):
         check_resume(state["settings"], given, study.path)
         state["settings"] = dict(state["settings"])
         return state
-    if study.path.exists() and any(study.path.iterdir()):
+    if study.path.exists() and (not study.path.is_dir() or any(study.path.iterdir())):
         raise StudyError(f"{str(study.path)!r} exists and holds no study; choose another --out")
     try:
         recipe = recipes_lib.get(given["recipe"] or "default", epochs=given["epochs"],

@@ -277,7 +277,7 @@ def _tfds_builder(name, data_dir):
 
     try:
         return tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
+    except Exception:  # DatasetNotFoundError, or a name TFDS cannot even parse ("../x")
         close = close_matches(name, tfds.list_builders() + [DIGITS])
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise DataError(

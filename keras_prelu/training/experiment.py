@@ -112,8 +112,13 @@ def _run_dir(given, out, resume):
         raise ConfigError("--resume needs --out: the run directory to continue")
     if given.model is None and not resume:
         raise ConfigError("a model name is needed, e.g. resnet20_prelu or mlp3x256_prelu")
-    return runs.RunDir(out or _default_out(given.model, given.dataset or "digits"),
-                       writer=distribute.is_chief_task())
+    if given.model is not None:  # before it names a default directory
+        check_model_name(given.model)
+    try:
+        chief = distribute.is_chief_task()
+    except ValueError as error:  # a malformed TF_CONFIG
+        raise ConfigError(str(error).splitlines()[0]) from None
+    return runs.RunDir(out or _default_out(given.model, given.dataset or "digits"), writer=chief)
 
 
 @contextlib.contextmanager
@@ -150,7 +155,8 @@ def _resolve_settings(given, run_dir, resume):
         )
     else:
         settings = given.with_defaults()
-    check_model_name(settings.model)
+    if given.model is None:  # resuming: the saved name (a given one was checked already)
+        check_model_name(settings.model)
     return settings
 
 
@@ -461,7 +467,7 @@ def evaluate(run_dir, dataset=None, *, data_dir=None, download=True, batch_size=
         raise ConfigError(f"dataset {data.info.name!r} has no validation split in this run")
     try:
         net, source = run.load_model()
-    except (FileNotFoundError, runs.RunFileMismatch) as error:
+    except (FileNotFoundError, runs.RunFileError) as error:
         raise ConfigError(str(error)) from None
     result = trainer_lib.Trainer(net, None, jit_compile=jit_compile).evaluate(
         data.eval_dataset(batch_size, split=split))

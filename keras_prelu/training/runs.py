@@ -36,6 +36,7 @@ from keras_prelu.utils.files import (
     atomic_write,
     atomic_write_json,
     atomic_write_text,
+    load_error_text,
     read_json,
     save_with_suffix,
 )
@@ -89,7 +90,11 @@ def save_checkpoint(path, model, optimizer, state):
 FINAL_FILES_KEY = "final_files"
 
 
-class RunFileMismatch(ValueError):
+class RunFileError(ValueError):
+    """A file of a run directory is damaged, truncated or not what the run wrote."""
+
+
+class RunFileMismatch(RunFileError):
     """A run's final model file is not the one the run wrote."""
 
 
@@ -240,15 +245,30 @@ class RunDir:
         path = self.path / CONFIG
         if not path.is_file():
             raise FileNotFoundError(f"No {CONFIG} in run directory {str(self.path)!r}")
-        return read_json(path)
+        config = self._read(CONFIG)
+        if not isinstance(config.get("settings"), dict) or not config["settings"].get("model"):
+            raise RunFileError(f"{CONFIG} in {str(self.path)!r} is incomplete: it names no model "
+                               "settings")
+        return config
+
+    def _read(self, name):
+        """A JSON file of the run as a dict; a damaged one raises RunFileError."""
+        try:
+            value = read_json(self.path / name)
+        except (OSError, ValueError) as error:
+            raise RunFileError(f"{name} in {str(self.path)!r} cannot be read ({error}); the run "
+                               "directory is damaged") from None
+        if not isinstance(value, dict):
+            raise RunFileError(f"{name} in {str(self.path)!r} is not a JSON object; the run "
+                               "directory is damaged")
+        return value
 
     def save_history(self, history):
         if self.writer:
             atomic_write_json(self.path / HISTORY, history)
 
     def load_history(self):
-        path = self.path / HISTORY
-        return read_json(path) if path.is_file() else new_history()
+        return self._read(HISTORY) if (self.path / HISTORY).is_file() else new_history()
 
     # -- checkpoints ---------------------------------------------------------------------
     def checkpoints(self):
@@ -347,7 +367,7 @@ class RunDir:
         atomic_write_text(self.path / MODEL_CARD_MD, model_card_markdown(card))
 
     def load_model_card(self):
-        return read_json(self.path / MODEL_CARD_JSON)
+        return self._read(MODEL_CARD_JSON)
 
     # -- reading the trained model -------------------------------------------------------------
     def load_model(self, final_only=False):
@@ -362,10 +382,10 @@ class RunDir:
         weights = self.path / WEIGHTS_FILE
         if model_file.is_file():
             self.check_final_file(MODEL_FILE)
-            model = keras.saving.load_model(model_file, compile=False)
+            model = self._keras(MODEL_FILE, lambda: keras.saving.load_model(model_file, compile=False))
             if weights.is_file():
                 self.check_final_file(WEIGHTS_FILE)
-                model.load_weights(weights)
+                self._keras(WEIGHTS_FILE, lambda: model.load_weights(weights))
             return model, MODEL_FILE
         if not (self.path / CONFIG).is_file():
             raise FileNotFoundError(
@@ -378,7 +398,7 @@ class RunDir:
         model = self.build_model()
         if weights.is_file():
             self.check_final_file(WEIGHTS_FILE)
-            model.load_weights(weights)
+            self._keras(WEIGHTS_FILE, lambda: model.load_weights(weights))
             return model, WEIGHTS_FILE
         checkpoint = self.latest_checkpoint()
         if checkpoint is None:
@@ -387,6 +407,14 @@ class RunDir:
             )
         restore_checkpoint(checkpoint, model, None)
         return model, f"checkpoint {checkpoint.name}"
+
+    def _keras(self, name, load):
+        """Run a Keras loading call on file `name`; its failure becomes one RunFileError."""
+        try:
+            return load()
+        except Exception as error:  # Keras raises ValueError, TypeError, OSError, zip errors...
+            raise RunFileError(f"{name} in {str(self.path)!r} cannot be loaded (damaged or not "
+                               f"written by this run): {load_error_text(error)}") from None
 
     def build_model(self):
         """The run's zoo model, freshly initialised, for the data it was trained on."""

@@ -12,6 +12,7 @@ import dataclasses
 import typing
 
 from keras_prelu.training import data, distribute, progress, recipes, schedules
+from keras_prelu.utils.validation import check_int
 
 #: `augment` values: the data module's augmentations, and "none" to switch a recipe's off.
 AUGMENT_CHOICES = ("none",) + tuple(a for a in data.AUGMENTATIONS if a is not None)
@@ -20,6 +21,7 @@ SCHEDULES = schedules.SCHEDULES
 PRECISIONS = distribute.PRECISIONS
 STRATEGIES = distribute.STRATEGIES
 PROGRESS_MODES = progress.MODES
+MAX_SEED = 2**32 - 1  # what the random generators accept
 _CHOICES = {"precision": PRECISIONS, "strategy": STRATEGIES, "progress": PROGRESS_MODES}
 
 
@@ -109,9 +111,15 @@ class TrainSettings:
         return dataclasses.replace(saved, **changes).with_defaults()
 
     def checked(self):
-        """Self, after checking the choice fields; a bad one raises ConfigError."""
+        """Self, after checking the choice fields and the seed; a bad one raises ConfigError."""
         for key, choices in _CHOICES.items():
             value = getattr(self, key)
             if value is not None and value not in choices:
                 raise ConfigError(f"unknown {key} {value!r}: accepted are {list(choices)}")
+        if self.seed is not None:
+            try:
+                check_int("seed", self.seed, minimum=0, maximum=MAX_SEED)
+            except ValueError:
+                raise ConfigError(f"the seed must be a whole number in 0..{MAX_SEED}, not "
+                                  f"{self.seed!r}") from None
         return self

@@ -31,6 +31,16 @@ def is_out_of_space(error):
     return isinstance(error, OSError) and error.errno in NO_SPACE_ERRNOS
 
 
+def load_error_text(error):
+    """One line describing why a file could not be loaded (Keras reports a damaged `.keras` file
+    as "File not found", which misleads for a file that exists)."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    if first.startswith("File not found"):
+        return "it is not a readable Keras archive"
+    return first
+
+
 def cache_dir():
     """The package's cache folder: `$KERAS_PRELU_CACHE_DIR`, else `$XDG_CACHE_HOME/keras_prelu`
     or `~/.cache/keras_prelu` (compiled kernels, remembered XLA decisions)."""
