@@ -163,3 +163,15 @@ def test_a_malformed_tf_config_is_one_line(places, monkeypatch):
 
 def test_the_table_is_large():
     assert len(CASES) >= 100
+
+
+def test_an_unprepared_dataset_without_network_fails_in_seconds(places, monkeypatch):
+    import time
+
+    from keras_prelu.training import data
+
+    monkeypatch.setattr(data, "DOWNLOAD_HOST", ("127.0.0.1", 9))  # closed: never downloads here
+    start = time.perf_counter()
+    usage_error(*TRAIN, "--dataset", "mnist", "--data-dir", places["root"] / "empty", "--out",
+                places["root"] / "offline", fragments=["cannot be downloaded", "no connection"])
+    assert time.perf_counter() - start < 30

@@ -18,6 +18,7 @@ in `info` so evaluation applies the same normalisation.
 
 import dataclasses
 import os
+import socket
 
 import numpy as np
 import tensorflow as tf
@@ -305,6 +306,22 @@ def _check_image_classification(builder):
     return image, label
 
 
+#: Where TFDS downloads most datasets from; checked before a download that could retry for minutes.
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+DOWNLOAD_CHECK_SECONDS = 3.0
+
+
+def _download_unreachable():
+    """Why downloads cannot work (a sentence), or "" when the download host answers."""
+    host, port = DOWNLOAD_HOST
+    try:
+        socket.create_connection((host, port), timeout=DOWNLOAD_CHECK_SECONDS).close()
+    except OSError as error:
+        return (f"no connection to {host} within {DOWNLOAD_CHECK_SECONDS:g} s "
+                f"({error.strerror or type(error).__name__})")
+    return ""
+
+
 def _prepare(builder, name, data_dir, download):
     if builder.is_prepared():
         return
@@ -313,6 +330,12 @@ def _prepare(builder, name, data_dir, download):
         raise DataError(
             f"dataset {name!r} is not prepared in {where} and downloads are off; pass "
             "--data-dir with a folder holding it prepared, or allow downloads"
+        )
+    unreachable = _download_unreachable()
+    if unreachable:
+        raise DataError(
+            f"dataset {name!r} is not prepared in {where} and cannot be downloaded: "
+            f"{unreachable}; pass --data-dir with a folder holding it prepared"
         )
     try:
         builder.download_and_prepare()

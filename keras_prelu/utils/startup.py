@@ -8,6 +8,7 @@ keras_prelu are left alone.
 """
 
 import contextlib
+import logging
 import os
 import sys
 
@@ -53,6 +54,7 @@ def prefer_fast_defaults(environ=None):
 
 def quiet_tensorflow_import():
     prefer_fast_defaults()
+    logging.getLogger("absl").setLevel(logging.ERROR)  # TFDS's warnings would break one-line errors
     with stderr_fd_silenced():
         import tensorflow
 
