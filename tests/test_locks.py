@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from keras_prelu.commands.main import main as cli_main
 from keras_prelu.utils.locks import LOCK_FILE, DirectoryInUse, DirectoryLock
 from conftest import KERAS_PRELU, python_env, usage_error
 
@@ -87,3 +88,20 @@ def test_two_train_processes_on_one_out_never_mix(tmp_path):
     assert len(second.stderr.strip().splitlines()) == 1 and "Traceback" not in second.stderr
     config = json.loads((out / "config.json").read_text())
     assert config["settings"]["seed"] == 0 and config["settings"]["epochs"] == 500  # the first's
+
+
+def test_an_export_target_being_written_is_refused_naming_the_writer(tmp_path):
+    import keras
+
+    from keras_prelu.utils.locks import TargetLock
+
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "m.keras")
+    target = tmp_path / "out" / "m.tflite"
+    with TargetLock(target):
+        usage_error("export", tmp_path / "m.keras", "--format", "tflite", "--out", target,
+                    fragments=["is being written by process", str(os.getpid())])
+    assert not (tmp_path / "out").exists()  # the lock's folder, created for nothing, is gone
+    code = cli_main(
+        ["export", str(tmp_path / "m.keras"), "--format", "tflite", "--out", str(target)])
+    assert code == 0 and sorted(p.name for p in target.parent.iterdir()) == ["m.tflite"]

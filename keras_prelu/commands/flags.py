@@ -5,6 +5,7 @@ import contextlib
 import math
 
 from keras_prelu.training import data, experiment, runs
+from keras_prelu.utils.locks import DirectoryInUse
 
 
 class UsageError(Exception):
@@ -23,7 +24,7 @@ def user_errors_as_usage(*extra_types):
     try:
         yield
     except (experiment.ConfigError, data.DataError, runs.CheckpointError, runs.RunFileError,
-            *extra_types) as error:
+            DirectoryInUse, *extra_types) as error:
         raise usage_error(str(error).splitlines()[0]) from None
 
 

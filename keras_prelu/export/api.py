@@ -35,6 +35,7 @@ from keras_prelu.export.verify import (
     keras_outputs,
 )
 from keras_prelu.utils.files import atomic_output
+from keras_prelu.utils.locks import TargetLock
 from keras_prelu.utils.validation import check_int
 
 
@@ -257,7 +258,8 @@ def export_model(
     options.check()
     target = versioned_target(path, version)
     # Refuses an existing target before the slow work; removes what it created on failure.
-    with atomic_output(target, overwrite, suffix=SUFFIXES.get(format, "")) as temporary:
+    with TargetLock(target), \
+            atomic_output(target, overwrite, suffix=SUFFIXES.get(format, "")) as temporary:
         job, checks, note = prepare_job(model_or_run_dir, options)
         fields = _write_artifact(job, options, checks, temporary)
         if not os.path.lexists(temporary):

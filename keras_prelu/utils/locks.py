@@ -1,4 +1,5 @@
-"""One owner per directory: an exclusive, advisory lock held for as long as a process works there.
+"""One owner per directory (or output path): an exclusive, advisory lock held for as long as a
+process works there.
 
     with DirectoryLock("runs/r20", what="run directory"):
         ...   # a second process gets DirectoryInUse naming this one's PID
@@ -82,3 +83,43 @@ class DirectoryLock:
 
     def __exit__(self, *exc_info):
         self.release()
+
+
+class TargetLock(DirectoryLock):
+    """Exclusive lock on an output path (a file or a directory that may not exist yet), held in a
+    hidden sibling `.<name>.keras_prelu.lock` that is removed on release."""
+
+    def __init__(self, target, what="export target"):
+        super().__init__(pathlib.Path(target).parent, what=what)
+        self.target = pathlib.Path(target)
+
+    @property
+    def lock_file(self):
+        return self.path / f".{self.target.name}{LOCK_FILE}"
+
+    def acquire(self):
+        created = []
+        parent = self.path
+        while not parent.exists():
+            created.append(parent)
+            parent = parent.parent
+        try:
+            super().acquire()
+        except DirectoryInUse:
+            raise DirectoryInUse(
+                f"{self.what} {str(self.target)!r} is being written by process {self.owner()}: "
+                "wait for it to finish, or choose another path"
+            ) from None
+        self._created_folders = created
+        return self
+
+    def release(self):
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):
+            os.unlink(self.lock_file)  # still held: nobody else can own this file now
+        for folder in self._created_folders:  # innermost first; only while empty (nothing written)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        os.close(fd)
