@@ -213,3 +213,22 @@ def test_public_api_exports():
                  "PReLUHeNormal", "PReLUHeUniform", "get_activation", "kernel_initializer_for",
                  "exclude_slopes_from_weight_decay"]:
         assert hasattr(keras_prelu, name)
+
+
+def test_keras_own_expectations_for_leaky_relu_and_prelu():
+    """What Keras's leaky_relu_test.py and prelu_test.py ask of their layers, asked of ours."""
+    x = np.array([[-10.0, -5.0, 0.0, 5.0, 10.0]], "float32")
+    np.testing.assert_allclose(LeakyReLU(negative_slope=0.5)(x), [[-5.0, -2.5, 0.0, 5.0, 10.0]])
+    layer = LeakyReLU(negative_slope=1.0)
+    assert layer.built and layer(np.ones((2, 3, 4), "float32")).shape == (2, 3, 4)
+    assert layer.supports_masking
+    with pytest.raises(ValueError):
+        LeakyReLU(negative_slope=None)
+    with pytest.raises(ValueError):
+        LeakyReLU(negative_slope=-10)
+    prelu = PReLU(alpha_initializer="zeros", alpha_regularizer="L1", alpha_constraint="MaxNorm",
+                  shared_axes=1)
+    y = prelu(np.ones((2, 3, 4), "float32"))
+    assert y.shape == (2, 3, 4) and len(prelu.trainable_weights) == 1 and len(prelu.losses) == 1
+    assert tuple(prelu.alpha.shape) == (1, 4)
+    np.testing.assert_allclose(PReLU(alpha_initializer=0.5)(x), [[-5.0, -2.5, 0.0, 5.0, 10.0]])
