@@ -283,6 +283,7 @@ def _train_one_epoch(session, epoch, bar, summaries):
     result = trainer.train_epoch(batches, session.steps, progress=bar.update)
     _check_finite(session, epoch, result["loss"])
     val = _evaluate_explained(session, epoch)
+    session.history.setdefault("val_mode", []).append("xla" if val["xla"] else "graph")
     lr = trainer.learning_rate()
     slopes = {name: np.asarray(v.numpy()) for name, v in slope_variables(session.model).items()}
     runs.append_history(session.history, {
@@ -296,7 +297,6 @@ def _train_one_epoch(session, epoch, bar, summaries):
         "epoch": epoch + 1, "step": trainer.iterations, "rng": rng_state,
         "history": session.history, "train_seconds": session.seconds, "sessions": session.sessions,
     })
-    session.history.setdefault("val_mode", []).append("xla" if val["xla"] else "graph")
     session.run_dir.save_history(session.history)
     summaries.write(
         "train", epoch + 1,
