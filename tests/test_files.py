@@ -45,7 +45,7 @@ def test_a_stale_backup_beside_a_complete_target_is_removed(tmp_path):
 
 
 def test_scratch_directories_of_killed_processes_are_removed(tmp_path):
-    root = pathlib.Path(tempfile.gettempdir()) / "keras_prelu"
+    root = pathlib.Path(tempfile.gettempdir()) / files.SCRATCH_FOLDER
     root.mkdir(exist_ok=True)
     stale = root / f"{_dead_pid()}-tflite-left"
     stale.mkdir()
@@ -81,7 +81,7 @@ def test_export_killed_at_several_points_leaves_nothing_a_rerun_does_not_clean(t
                            text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert [p.name for p in target.parent.iterdir()] == ["model.tflite"]
-    scratch_root = pathlib.Path(tempfile.gettempdir()) / "keras_prelu"
+    scratch_root = pathlib.Path(tempfile.gettempdir()) / files.SCRATCH_FOLDER
     assert not [p for p in scratch_root.iterdir() if p.name.startswith(f"{process.pid}-")]
 
 
@@ -134,3 +134,9 @@ def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(small_disk, tm
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and "no space left on device" in lines[0], completed.stderr[-2000:]
     assert list(small_disk.iterdir()) == []
+
+
+def test_the_scratch_folder_cannot_shadow_the_package():
+    # A folder named like a package in the working directory would be imported instead of an
+    # editable install of it; the scratch folder is therefore not a valid module name.
+    assert not files.SCRATCH_FOLDER.isidentifier()

@@ -19,6 +19,7 @@ import tempfile
 import uuid
 
 _DEFAULT_FILE_MODE = 0o666
+SCRATCH_FOLDER = "keras-prelu-scratch"
 #: errno values meaning the disk (or the user's quota) is full.
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
@@ -174,9 +175,10 @@ def clean_stale_siblings(target):
 
 @contextlib.contextmanager
 def scratch_directory(prefix="scratch"):
-    """A temporary directory under `<system temp>/keras_prelu/` named by this process's PID,
-    removed afterwards; those of killed processes are removed the next time one is made."""
-    root = pathlib.Path(tempfile.gettempdir()) / "keras_prelu"
+    """A temporary directory under `<system temp>/keras-prelu-scratch/` named by this process's
+    PID, removed afterwards; those of killed processes are removed the next time one is made.
+    (Not "keras_prelu": a folder of that name in the working directory would shadow the package.)"""
+    root = pathlib.Path(tempfile.gettempdir()) / SCRATCH_FOLDER
     root.mkdir(parents=True, exist_ok=True)
     for entry in root.iterdir():
         if _stale_pid(entry.name, "") is not None:
