@@ -190,6 +190,16 @@ def scratch_directory(prefix="scratch"):
         shutil.rmtree(path, ignore_errors=True)
 
 
+def missing_folders(path):
+    """The folders of `path` (itself included) that do not exist yet, innermost first."""
+    missing = []
+    path = pathlib.Path(path)
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
 def _exists_error(target):
     return FileExistsError(
         f"{str(target)!r} already exists; pass overwrite=True (--overwrite) to replace it"
@@ -210,11 +220,7 @@ def atomic_output(target, overwrite=False, suffix=""):
     clean_stale_siblings(target)
     if os.path.lexists(target) and not overwrite:
         raise _exists_error(target)
-    created = []
-    parent = target.parent
-    while not parent.exists():
-        created.append(parent)
-        parent = parent.parent
+    created = missing_folders(target.parent)
     token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"  # the PID tells a later run what is stale
     temporary = target.parent / f".{target.name}.tmp-{token}{suffix}"
     backup = target.parent / f".{target.name}.old-{token}"

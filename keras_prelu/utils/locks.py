@@ -18,6 +18,8 @@ import fcntl
 import os
 import pathlib
 
+from keras_prelu.utils.files import missing_folders
+
 LOCK_FILE = ".keras_prelu.lock"
 
 
@@ -32,7 +34,7 @@ class DirectoryLock:
         self.path = pathlib.Path(path)
         self.what = what
         self._fd = None
-        self._created = False
+        self._created = []
 
     @property
     def lock_file(self):
@@ -41,7 +43,7 @@ class DirectoryLock:
     def acquire(self):
         if self._fd is not None:
             return self
-        self._created = not self.path.exists()
+        self._created = missing_folders(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -49,15 +51,16 @@ class DirectoryLock:
         except OSError as error:
             os.close(fd)
             if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise DirectoryInUse(
-                    f"{self.what} {str(self.path)!r} is in use by process {self.owner()}: "
-                    "wait for it to finish, or choose another directory"
-                ) from None
+                raise DirectoryInUse(self._in_use_message()) from None
             raise
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
         return self
+
+    def _in_use_message(self):
+        return (f"{self.what} {str(self.path)!r} is in use by process {self.owner()}: "
+                "wait for it to finish, or choose another directory")
 
     def owner(self):
         """The PID recorded in the lock file ("unknown" if it cannot be read)."""
@@ -67,15 +70,20 @@ class DirectoryLock:
             return "unknown"
         return text if text.isdigit() else "unknown"
 
+    def _discard_lock_file(self):
+        """Whether to remove the lock file on release: when the directory was made for nothing."""
+        return bool(self._created) and {p.name for p in self.path.iterdir()} == {LOCK_FILE}
+
     def release(self):
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        empty = self._created and {p.name for p in self.path.iterdir()} == {LOCK_FILE}
-        if empty:
+        if self._discard_lock_file():
             with contextlib.suppress(OSError):
-                os.unlink(self.lock_file)
-                self.path.rmdir()
+                os.unlink(self.lock_file)  # still held: nobody else can own this file now
+        for folder in self._created:  # innermost first; removed only while empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         os.close(fd)  # releases the flock
 
     def __enter__(self):
@@ -97,29 +105,9 @@ class TargetLock(DirectoryLock):
     def lock_file(self):
         return self.path / f".{self.target.name}{LOCK_FILE}"
 
-    def acquire(self):
-        created = []
-        parent = self.path
-        while not parent.exists():
-            created.append(parent)
-            parent = parent.parent
-        try:
-            super().acquire()
-        except DirectoryInUse:
-            raise DirectoryInUse(
-                f"{self.what} {str(self.target)!r} is being written by process {self.owner()}: "
-                "wait for it to finish, or choose another path"
-            ) from None
-        self._created_folders = created
-        return self
+    def _in_use_message(self):
+        return (f"{self.what} {str(self.target)!r} is being written by process {self.owner()}: "
+                "wait for it to finish, or choose another path")
 
-    def release(self):
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        with contextlib.suppress(OSError):
-            os.unlink(self.lock_file)  # still held: nobody else can own this file now
-        for folder in self._created_folders:  # innermost first; only while empty (nothing written)
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        os.close(fd)
+    def _discard_lock_file(self):
+        return True
