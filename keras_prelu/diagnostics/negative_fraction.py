@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_prelu.utils.models import all_layers
+from keras_prelu.utils.models import all_layers, variables_are_finite
 from keras_prelu.utils.validation import check_int, check_number
 from keras_prelu.diagnostics import _data, _graph, _kinds
 from keras_prelu.utils.summaries import SummaryLogger
@@ -325,8 +325,7 @@ class NegativeFractionMonitor(keras.callbacks.Callback):
                 "NegativeFractionMonitor needs evaluation data to run as a callback. "
                 "Received: data=None"
             )
-        if not all(np.all(np.isfinite(v.numpy())) for v in self.model.weights
-                   if np.issubdtype(np.dtype(v.dtype), np.floating)):
+        if not variables_are_finite(self.model):
             warnings.warn(
                 f"NegativeFractionMonitor: the model has non-finite weights at epoch {epoch}; "
                 "its negative fractions (NaN is never negative) mean nothing: skipped.",

@@ -38,7 +38,7 @@ from keras_prelu.training.settings import PROGRESS_MODES, ConfigError, TrainSett
 from keras_prelu.utils.files import OutOfSpace, is_out_of_space
 from keras_prelu.utils.locks import DirectoryInUse, DirectoryLock
 from keras_prelu.utils.run_layout import CONFIG_INPUT_SHAPE, CONFIG_NUM_CLASSES
-from keras_prelu.utils.models import slope_variables
+from keras_prelu.utils.models import slope_variables, variables_are_finite
 from keras_prelu.utils.validation import close_matches
 
 __all__ = [
@@ -322,8 +322,7 @@ def _evaluate_explained(session, epoch):
     if np.isfinite(val["loss"]):
         return val
     other = trainer.evaluate(batches(), jit_compile=not val["xla"])
-    weights_finite = all(np.all(np.isfinite(v.numpy())) for v in session.model.variables
-                         if np.issubdtype(np.dtype(v.dtype), np.floating))
+    weights_finite = variables_are_finite(session.model)
     mode, other_mode = ("xla", "graph") if val["xla"] else ("graph", "xla")
     note = {"epoch": epoch + 1, "mode": mode, "loss": float(val["loss"]), "other_mode": other_mode,
             "other_loss": float(other["loss"]), "weights_finite": bool(weights_finite)}
@@ -340,11 +339,7 @@ class TrainingDiverged(ConfigError):
 
 def _check_finite(session, epoch, loss):
     """Stop before anything non-finite is saved: the last checkpoint stays the last finite one."""
-    finite = np.isfinite(loss) and all(
-        np.all(np.isfinite(v.numpy())) for v in session.model.variables
-        if np.issubdtype(np.dtype(v.dtype), np.floating)
-    )
-    if finite:
+    if np.isfinite(loss) and variables_are_finite(session.model):
         return
     what = f"the loss is {loss:g}" if not np.isfinite(loss) else "weights are not finite"
     kept = (f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was written")

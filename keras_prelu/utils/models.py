@@ -3,6 +3,7 @@
 import re
 
 import keras
+import numpy as np
 
 #: Learnable negative slopes are the variables named this (ours and keras.layers.PReLU's).
 SLOPE_VARIABLE_NAME = "alpha"
@@ -70,3 +71,11 @@ def outputs_are_probabilities(model):
         return True
     name = getattr(getattr(layer, "activation", None), "__name__", None)
     return name in ("softmax", "sigmoid")
+
+
+def variables_are_finite(model):
+    """Whether every floating-point variable of `model` (weights, statistics) is finite."""
+    return all(
+        np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in model.variables
+        if np.issubdtype(np.dtype(keras.backend.standardize_dtype(v.dtype)), np.floating)
+    )
