@@ -43,7 +43,7 @@ def slope_exempt_class(cls):
     settings) exempts the slopes again; Keras does not serialize
     `exclude_from_weight_decay`.
     """
-    if cls in _SLOPE_EXEMPT.values() or getattr(cls, "_exempts_slopes", False):
+    if getattr(cls, "_exempts_slopes", False):  # already one of these subclasses
         return cls
     if cls not in _SLOPE_EXEMPT:
         name = f"SlopeExempt{cls.__name__}"

@@ -374,9 +374,8 @@ def _finish(session, command):
     final_files = session.run_dir.save_final_model(session.model)
     card = build_model_card(session.settings, session.recipe, session.data, trainer,
                             session.strategy, history, test, session.seconds, session.sessions,
-                            command, keras_prelu.__version__)
-    card["training"]["xla_decision"] = session.xla_decision
-    card[runs.FINAL_FILES_KEY] = final_files
+                            command, keras_prelu.__version__, xla_decision=session.xla_decision,
+                            final_files=final_files)
     session.run_dir.write_model_card(card)
     return {
         "run_dir": str(session.run_dir),

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import zoo
 from keras_prelu.training import distribute
+from keras_prelu.utils.run_layout import FINAL_FILES_KEY
 
 
 def median_images_per_second(history):
@@ -64,8 +65,9 @@ def _results(history, test, seconds):
 
 
 def build_model_card(settings, recipe, data, trainer, strategy, history, test, seconds, sessions,
-                     command, version):
-    """The card's dict: model, dataset, recipe, training, results, environment, command."""
+                     command, version, xla_decision=None, final_files=None):
+    """The card's dict: model, dataset, recipe, training, results, environment, command, and the
+    digests of the final files (by which a replaced file is recognised later)."""
     return {
         "model": settings.model,
         "dataset": {**data.info.to_dict(),
@@ -77,6 +79,7 @@ def build_model_card(settings, recipe, data, trainer, strategy, history, test, s
             "xla": trainer.jit_compile,
             "xla_setting": settings.jit_compile,
             "xla_autotune": trainer.autotune,
+            "xla_decision": xla_decision,
             "seed": settings.seed,
             "sessions": sessions,
             "finished": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -85,6 +88,7 @@ def build_model_card(settings, recipe, data, trainer, strategy, history, test, s
         "environment": environment(strategy),
         "command": command or "",
         "keras_prelu_version": version,
+        FINAL_FILES_KEY: final_files or {},
     }
 
 

@@ -43,6 +43,7 @@ from keras_prelu.utils.files import (
 from keras_prelu.utils.run_layout import (
     CONFIG_INPUT_SHAPE,
     CONFIG_NUM_CLASSES,
+    FINAL_FILES_KEY,
     CHECKPOINTS,
     CONFIG,
     HISTORY,
@@ -84,10 +85,6 @@ def save_checkpoint(path, model, optimizer, state):
             np.savez(handle, **arrays)
 
     return atomic_write(path, write)
-
-
-#: The model card's record of the final files: {file name: sha256}.
-FINAL_FILES_KEY = "final_files"
 
 
 class RunFileError(ValueError):

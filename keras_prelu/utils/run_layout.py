@@ -24,3 +24,5 @@ RUN_WEIGHT_FILES = (MODEL_FILE, WEIGHTS_FILE, KERAS_ARCHIVE_WEIGHTS)
 #: Keys of `config.json` that give the trained model's input shape (no batch axis) and classes.
 CONFIG_INPUT_SHAPE = "model_input_shape"
 CONFIG_NUM_CLASSES = "num_classes"
+#: Key of `model_card.json` recording the final files' sha256: {file name: digest}.
+FINAL_FILES_KEY = "final_files"
