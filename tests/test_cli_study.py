@@ -47,6 +47,8 @@ def no_training(refuse):
         (["--fgsm-epsilon", "2"], "--fgsm-epsilon takes a number in (0, 1]"),
         (["--lr", "-1"], "--lr takes a number > 0"),
         (["--timing-steps", "x"], "--timing-steps takes 'auto' or a whole number >= 0"),
+        (["--steps-per-epoch", "0"], "--steps-per-epoch takes a whole number >= 1"),
+        (["--preset", "dying"], "invalid choice: 'dying'"),
     ],
 )
 def test_bad_flags(no_training, tmp_path, argv, message):
@@ -65,6 +67,22 @@ def test_bad_flags(no_training, tmp_path, argv, message):
 def test_unknown_model(no_training, tmp_path, model, message):
     usage_error("compare", model, "--out", tmp_path / "s", fragments=[message])
     assert not (tmp_path / "s").exists()
+
+
+def test_no_model_and_no_preset(no_training, tmp_path):
+    usage_error("compare", "--out", tmp_path / "s",
+                fragments=["give a model (an architecture such as mlp3x256) or a --preset "
+                           "(dying-relu, cnn)"])
+    assert not (tmp_path / "s").exists()
+
+
+def test_list_presets(no_training, capsys):
+    assert cli.main(["compare", "--list-presets"]) == 0
+    out = capsys.readouterr().out
+    for name, preset in study.PRESETS.items():
+        assert out.count(f"{name}: ") == 1
+        assert f"{preset.model} on {preset.dataset}" in out
+    assert "seeds=5" in out and "learning_rate=0.003" in out
 
 
 def test_unknown_recipe(no_training, tmp_path):

@@ -34,7 +34,8 @@ def test_layer_fed_only_negative_inputs_reports_one():
     assert report.examples == 40
     assert not layer.idle.any()
     assert report.idle_fraction == 0.0
-    assert report.dead_fraction is None  # no ReLU in the model
+    assert report.dead_fraction == 0.0  # slope 0.25: the PReLU channels cannot die
+    assert report.never_positive_fraction == 1.0
 
 
 def test_slope_that_never_sees_negatives_is_idle():
@@ -116,7 +117,9 @@ def test_every_rectifier_kind_is_monitored(layer, kind):
     (entry,) = report.layers.values()
     assert entry.kind == kind
     np.testing.assert_array_equal(entry.negative_fraction, [1.0, 1.0, 0.0, 0.0])
-    np.testing.assert_array_equal(entry.dead, [kind == "relu", kind == "relu", False, False])
+    # keras.layers.PReLU starts at slope 0: its never-positive channels pass no gradient either.
+    can_die = kind in ("relu", "prelu")
+    np.testing.assert_array_equal(entry.dead, [can_die, can_die, False, False])
 
 
 def test_relu_threshold_counts_inputs_below_it_as_negative():
@@ -179,14 +182,15 @@ def test_callback_logs_history_and_tensorboard(tmp_path):
     y = np.zeros((32, 2), "float32")
     monitor = NegativeFractionMonitor(x, log_dir=tmp_path)
     history = model.fit(x, y, epochs=2, batch_size=16, callbacks=[monitor], verbose=0)
-    assert history.history["dead_fraction"] == [1.0, 1.0]
+    # 8 dead ReLU channels of the 11 that can die (8 ReLU + 3 PReLU with slope 0.25).
+    assert history.history["dead_fraction"] == [8 / 11, 8 / 11]
     assert len(history.history["idle_fraction"]) == 2
     assert monitor.history["epoch"] == [0, 1]
     assert monitor.history["layers"]["relu"]["dead_channels"][0] == list(range(8))
     json.dumps(monitor.history)
     assert monitor.report.layers["relu"].dead.all()
     scalars = read_scalars(tmp_path)
-    assert [v for _, v in scalars["diagnostics/dead_fraction"]] == [1.0, 1.0]
+    assert [v for _, v in scalars["diagnostics/dead_fraction"]] == pytest.approx([8 / 11] * 2)
 
 
 def test_markdown_and_dict_views():
@@ -221,3 +225,19 @@ def test_model_without_rectifiers_gives_an_empty_report():
         warnings.simplefilter("error")
         report = measure_negative_fraction(model, np.ones((3, 2), "float32"))
     assert report.layers == {} and report.scalars() == {}
+
+
+def test_a_prelu_channel_is_dead_only_where_its_slope_is_exactly_zero():
+    inputs = keras.Input((3,))
+    dense = keras.layers.Dense(3, name="hidden")
+    act = PReLU(name="act")
+    model = keras.Model(inputs, act(dense(inputs)))
+    dense.set_weights([np.zeros((3, 3), "float32"), np.array([-1.0, -1.0, 1.0], "float32")])
+    act.alpha.assign(np.array([0.0, 0.25, 0.0], "float32"))
+    report = measure_negative_fraction(model, _rng(3).normal(size=(20, 3)).astype("float32"))
+    layer = report.layers["act"]
+    # Channel 0: never positive, slope 0 -> dead. Channel 1: never positive, slope 0.25 -> alive.
+    # Channel 2: always positive -> alive whatever its slope.
+    np.testing.assert_array_equal(layer.dead, [True, False, False])
+    assert report.dead_fraction == pytest.approx(1 / 3)
+    assert report.never_positive_fraction == pytest.approx(2 / 3)

@@ -65,6 +65,12 @@ def test_loss_curves_from_dict_and_json(tmp_path):
     )
 
 
+def test_slope_trajectories_default_size_has_room_for_min_and_max(tmp_path):
+    check_png(plots.plot_slope_trajectories(HISTORY, tmp_path / "s.png", dpi=40), 440, 160)
+    means_only = {"slopes": {"p": {"mean": [0.25, 0.3]}}}
+    check_png(plots.plot_slope_trajectories(means_only, tmp_path / "m.png", dpi=40), 280, 160)
+
+
 def test_slope_trajectories_from_history_and_means_only(tmp_path):
     check_png(
         plots.plot_slope_trajectories(HISTORY, tmp_path / "slopes.png", size=(5, 4), dpi=60),
@@ -102,15 +108,18 @@ def test_negative_fraction_histograms(tmp_path):
     x = np.random.default_rng(1).normal(size=(40, 6)).astype("float32")
     report = measure_negative_fraction(model, x)
     check_png(
-        plots.plot_negative_fractions(report, tmp_path / "nf.png", dpi=50), 300, 120
-    )  # 2 columns x 1 row
+        plots.plot_negative_fractions(report, tmp_path / "nf.png", dpi=50), 300, 145
+    )  # 2 columns x 1 row, and the legend under them
     monitor = NegativeFractionMonitor(x)
     with pytest.raises(ValueError, match="not measured"):
         plots.plot_negative_fractions(monitor, tmp_path / "none.png")
     monitor.report = report
     raw = {"a": [0.1, 0.5, 0.9], "b": np.linspace(0, 1, 10), "c": [0.0], "d": [1.0], "e": [0.3]}
     check_png(
-        plots.plot_negative_fractions(raw, tmp_path / "raw.png", columns=4, dpi=40), 480, 192
+        plots.plot_negative_fractions(raw, tmp_path / "raw.png", columns=4, dpi=40), 480, 212
+    )
+    check_png(  # a figure title takes 0.3 inches more
+        plots.plot_negative_fractions(raw, tmp_path / "t.png", dpi=40, title="t"), 480, 224
     )
 
 

@@ -1,7 +1,7 @@
 """keras_prelu.study: the activation study (`keras-prelu compare`) and one run's figures (`keras-prelu plot`).
 
-One tiny study (mlp3x256 on the bundled digits, 1 epoch, relu and prelu, one
-seed) is run once through the command line; the tests read its directory, or
+One tiny study (mlp3x256 on the bundled digits, 1 epoch, relu and prelu, two
+seeds) is run once through the command line; the tests read its directory, or
 rerun it in copies to check that finished cells are not retrained.
 """
 
@@ -22,13 +22,16 @@ from keras_prelu.training import experiment, runs  # noqa: E402
 ACTIVATIONS = ["relu", "prelu"]
 # Cheap measurement settings: the machinery is the same at any size.
 ARGS = ["--dataset", "digits", "--activations", ",".join(ACTIVATIONS), "--epochs", "1",
-        "--seeds", "1", "--warmup-epochs", "0", "--attack-examples", "200",
+        "--seeds", "2", "--warmup-epochs", "0", "--attack-examples", "200",
         "--timing-steps", "3", "--timing-rounds", "2", "--progress", "lines"]
-API = dict(dataset="digits", activations=ACTIVATIONS, epochs=1, seeds=1, warmup_epochs=0,
+API = dict(dataset="digits", activations=ACTIVATIONS, epochs=1, seeds=2, warmup_epochs=0,
            attack_examples=200, timing_steps=3, timing_rounds=2, progress="lines")
-COLUMNS = ["activation", "test accuracy (mean ± sd)", "never-positive units", "idle slopes",
-           "parameters", "step time", "vs ReLU", "final slopes: mean [min, max]",
-           "zero input gradients", "FGSM accuracy (ε=0.01)"]
+CELLS = [f"{a}-seed{s}" for s in (0, 1) for a in ACTIVATIONS]
+ROWS = ["negative slope", "dead units (zero gradient on every test input)", "never-positive units",
+        "parameters (overhead)", "training step vs relu (median [IQR])",
+        "inference step vs relu (median [IQR])",
+        "flexibility (slopes moved > threshold; mean shift; spread)", "test accuracy",
+        "accuracy vs relu (paired by seed)", "FGSM accuracy (ε=0.01)", "zero input gradients"]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,21 @@ def tiny(tmp_path_factory):
     return {"out": out, "argv": argv, "stdout": stdout, "stderr": stderr}
 
 
-def _table(report, header_start="| activation | test accuracy"):
+def _comparison(report):
+    """The comparison table: {row label: {activation: cell}} and the activations in column order."""
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|  | "))
+    activations = [c.strip() for c in lines[start].strip("|").split("|")][1:]
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("*")] = dict(zip(activations, cells[1:], strict=True))
+    return activations, rows
+
+
+def _table(report, header_start):
     lines = report.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
     header = [c.strip() for c in lines[start].strip("|").split("|")]
@@ -70,84 +87,154 @@ class CountingTrain:
 
 
 # -- the report ---------------------------------------------------------------------------------
-def test_report_has_the_command_and_one_row_per_activation(tiny):
+def test_report_has_the_command_and_the_comparison_table(tiny):
     report = (tiny["out"] / "report.md").read_text()
     lines = report.splitlines()
     command = "keras-prelu " + " ".join(tiny["argv"])
     assert lines[0] == "# Activation study: mlp3x256 on digits"
     assert command in lines[:8]  # the exact command, near the top
-    header, rows = _table(report)
-    assert header == COLUMNS
-    assert [row["activation"] for row in rows] == ACTIVATIONS
+    activations, rows = _comparison(report)
+    assert activations == ACTIVATIONS and list(rows) == ROWS
     assert "Continued" not in report
+    claims = [line for line in lines if line.startswith("- **") and "): **" in line]
+    assert [c.split("**")[1] for c in claims] == list(study.CLAIMS)
+    assert all(re.search(r"\*\*(agrees|disagrees|cannot tell|not measured)\*\*", c) for c in claims)
 
 
-def test_report_numbers_come_from_the_cells(tiny):
-    report = (tiny["out"] / "report.md").read_text()
-    _, rows = _table(report)
-    rows = {row["activation"]: row for row in rows}
+def _cells(out, activation):
+    return [runs.RunDir(out / "cells" / f"{activation}-seed{s}") for s in (0, 1)]
+
+
+def _measured(run):
+    return json.loads((run.path / "measurements.json").read_text())
+
+
+def test_summary_is_computed_from_the_cells(tiny):
+    summary = json.loads((tiny["out"] / "study.json").read_text())["summary"]
+    assert summary["reference"] == "relu" and summary["seeds"] == [0, 1]
     for activation in ACTIVATIONS:
-        run = runs.RunDir(tiny["out"] / "cells" / f"{activation}-seed0")
-        card = run.load_model_card()
-        measured = json.loads((run.path / "measurements.json").read_text())
-        row = rows[activation]
-        assert row["test accuracy (mean ± sd)"] == f"{100 * card['results']['test_accuracy']:.2f}%"
-        assert row["FGSM accuracy (ε=0.01)"] == f"{100 * measured['fgsm_accuracy']:.2f}%"
-        assert row["zero input gradients"] == f"{100 * measured['zero_input_gradient_fraction']:.2f}%"
-        assert row["never-positive units"] == f"{100 * measured['never_positive_fraction']:.2f}%"
-        net = experiment.build_model(card["model"], (8, 8, 1), 10)
-        params = sum(int(np.prod(v.shape)) for v in net.trainable_variables)
-        assert row["parameters"] == f"{params:,}"
+        cells = _cells(tiny["out"], activation)
+        entry = summary["activations"][activation]
+        accuracies = [c.load_model_card()["results"]["test_accuracy"] for c in cells]
+        assert entry["test_accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
+        assert entry["test_accuracy"]["n"] == 2
+        half = 12.7062047 * np.std(accuracies, ddof=1) / np.sqrt(2)  # t(0.975, 1)
+        low, high = entry["test_accuracy"]["ci95"]
+        assert low == pytest.approx(max(0.0, np.mean(accuracies) - half), abs=1e-6)
+        assert high == pytest.approx(min(1.0, np.mean(accuracies) + half), abs=1e-6)
+        dead = [_measured(c)["dead_fraction"] for c in cells]
+        assert entry["dead_fraction"]["mean"] == pytest.approx(np.mean(dead))
+        assert entry["parameters"]["count"] == _measured(cells[0])["trainable_parameters"]
+    relu_acc = [c.load_model_card()["results"]["test_accuracy"] for c in _cells(tiny["out"], "relu")]
+    prelu_acc = [c.load_model_card()["results"]["test_accuracy"] for c in _cells(tiny["out"], "prelu")]
+    difference = summary["activations"]["prelu"]["test_accuracy_difference"]
+    assert difference["mean"] == pytest.approx(np.mean(np.subtract(prelu_acc, relu_acc)))
+    assert "test_accuracy_difference" not in summary["activations"]["relu"]
     # Per-channel PReLU: one slope per unit of the three 256-wide layers on top of ReLU's weights.
-    relu_params = int(rows["relu"]["parameters"].replace(",", ""))
-    assert int(rows["prelu"]["parameters"].replace(",", "")) == relu_params + 3 * 256
-    assert rows["relu"]["idle slopes"] == "–" and rows["relu"]["final slopes: mean [min, max]"] == "0 (fixed)"
-    assert rows["relu"]["vs ReLU"] == "1.00x"
-    assert re.fullmatch(r"\d+\.\d\dx", rows["prelu"]["vs ReLU"])
-    slopes = re.fullmatch(r"(\d\.\d+) \[(\d\.\d+), (\d\.\d+)\]", rows["prelu"]["final slopes: mean [min, max]"])
+    assert summary["activations"]["prelu"]["parameters"]["overhead"] == 3 * 256
+
+
+def test_report_cells_are_the_summary_formatted(tiny):
+    report = (tiny["out"] / "report.md").read_text()
+    summary = json.loads((tiny["out"] / "study.json").read_text())["summary"]
+    _, rows = _comparison(report)
+    for activation in ACTIVATIONS:
+        entry = summary["activations"][activation]
+        assert rows["test accuracy"][activation] == study.format_interval(entry["test_accuracy"])
+        assert rows["dead units (zero gradient on every test input)"][activation] == \
+            study.format_interval(entry["dead_fraction"])
+    assert rows["negative slope"]["relu"] == "fixed 0"
+    slopes = re.fullmatch(r"learned (\d\.\d+) \[(\d\.\d+), (\d\.\d+)\]", rows["negative slope"]["prelu"])
     low, mean, high = float(slopes[2]), float(slopes[1]), float(slopes[3])
     assert low < mean < high and abs(mean - 0.25) < 0.05  # one short epoch from a0 = 0.25
+    assert rows["accuracy vs relu (paired by seed)"]["relu"] == "reference"
+    assert "at n=2" in rows["accuracy vs relu (paired by seed)"]["prelu"]
+    assert rows["parameters (overhead)"]["prelu"].endswith("(+768, +0.51%)")
+    assert rows["flexibility (slopes moved > threshold; mean shift; spread)"]["relu"] == "0 (not learned)"
+
+
+def test_speed_is_the_median_of_same_round_ratios(tiny):
     state = json.loads((tiny["out"] / "study.json").read_text())
-    timing = state["timing"]["seconds_per_step"]
-    assert rows["prelu"]["step time"] == f"{1000 * min(timing['prelu']):.2f} ms"
-    assert len(timing["relu"]) == 2 and all(t > 0 for t in timing["relu"])
+    timing, summary = state["timing"], state["summary"]
+    assert timing["rounds"] == 2 and timing["steps"] == 3 and timing["load_average"]
+    for part, key in (("train", "step_time_ratio"), ("inference", "inference_time_ratio")):
+        ratios = np.divide(timing[part]["prelu"], timing[part]["relu"])
+        entry = summary["activations"]["prelu"][key]
+        assert entry["median"] == pytest.approx(np.median(ratios))
+        assert entry["iqr"] == pytest.approx(list(np.percentile(ratios, [25, 75])))
+        assert summary["activations"]["relu"][key]["median"] == 1.0
+    _, rows = _comparison((tiny["out"] / "report.md").read_text())
+    assert rows["training step vs relu (median [IQR])"]["relu"] == "1.00x [1.00, 1.00]"
 
 
 def test_measurements_are_consistent(tiny):
-    relu = json.loads((tiny["out"] / "cells/relu-seed0/measurements.json").read_text())
-    prelu = json.loads((tiny["out"] / "cells/prelu-seed0/measurements.json").read_text())
+    relu = _measured(_cells(tiny["out"], "relu")[0])
+    prelu = _measured(_cells(tiny["out"], "prelu")[0])
     for measured in (relu, prelu):
         assert list(measured["layers"]) == ["layer1_act", "layer2_act", "layer3_act"]
         assert measured["rectifier_channels"] == 3 * 256
         assert measured["negative_fraction_examples"] == 360  # the whole digits test split
         assert measured["attack_examples"] == 200
-        assert measured["fgsm"]["epsilons"] == [0.0, 0.005, 0.01, 0.02]
+        assert measured["fgsm"]["epsilons"] == [0.0, 0.005, 0.01, 0.02, 0.04]
         assert measured["fgsm_accuracy"] == measured["fgsm"]["accuracy"][2]
         # An attack cannot do better than no attack by more than noise; the largest step hurts.
-        assert measured["fgsm"]["accuracy"][3] <= measured["fgsm"]["accuracy"][0]
+        assert measured["fgsm"]["accuracy"][4] <= measured["fgsm"]["accuracy"][0]
         never = sum(layer["never_positive"] for layer in measured["layers"].values())
         assert measured["never_positive_fraction"] == never / (3 * 256)
+        for layer in measured["layers"].values():
+            assert layer["never_positive"] == sum(p == 0 for p in layer["positive_fraction"])
+        assert measured["bn_prelu_pairs"] == []  # an MLP without BatchNorm
     assert relu["idle_fraction"] is None and relu["slopes"] == {} and relu["fixed_slope"] == 0.0
-    # For ReLU, never positive is dead.
+    # For ReLU, never positive is dead; PReLU's 0.25 slope keeps every unit's gradient.
     assert all(layer["dead"] == layer["never_positive"] for layer in relu["layers"].values())
+    assert relu["dead_fraction"] == relu["never_positive_fraction"]
     assert all(layer["kind"] == "prelu" and layer["dead"] == 0 for layer in prelu["layers"].values())
+    assert prelu["dead_fraction"] == 0.0
     assert all(layer["slopes"] == 256 for layer in prelu["layers"].values())  # one per channel
     assert all(layer["slopes"] == 0 and layer["idle"] == 0 for layer in relu["layers"].values())
     idle = sum(layer["idle"] for layer in prelu["layers"].values())
     assert prelu["idle_fraction"] == idle / (3 * 256)
     assert set(prelu["slopes"]) == {"layer1_act", "layer2_act", "layer3_act"}
     assert all(s["count"] == 256 for s in prelu["slopes"].values())
+    assert relu["flexibility"] == {"spread": 0.0, "mean_shift": 0.0, "moved_share": 0.0, "slopes": 0}
+    flex = prelu["flexibility"]
+    assert flex["slopes"] == 768 and 0 < flex["mean_shift"] < 0.05 and 0 < flex["spread"] < 0.05
+
+
+def test_dead_units_are_tracked_every_epoch_from_initialisation(tiny):
+    for activation in ACTIVATIONS:
+        for run in _cells(tiny["out"], activation):
+            tracked = run.load_history()["tracked"]
+            assert tracked["epoch"] == [0, 1] and tracked["tracked_examples"] == [360, 360]
+            # After the last epoch the tracker saw the final model on the same (whole) test split.
+            assert tracked["dead_fraction"][-1] == _measured(run)["dead_fraction"]
+            assert tracked["never_positive_fraction"][-1] == _measured(run)["never_positive_fraction"]
+    summary = json.loads((tiny["out"] / "study.json").read_text())["summary"]
+    series = summary["activations"]["relu"]["dead_over_epochs"]
+    assert series["epoch"] == [0, 1] and series["n"] == 2 and len(series["ci95"]) == 2
+
+
+def test_stability_at_initialisation_per_activation(tiny):
+    state = json.loads((tiny["out"] / "study.json").read_text())
+    for activation in ACTIVATIONS:
+        entry = state["stability"][activation]
+        assert entry["model"] == f"mlp3x256_{activation}"
+        assert entry["longest_chain"] == 4 and entry["grad_norm_first_last"] > 0
+        assert entry["status"] in ("ok", "vanishing", "exploding")
+        assert state["summary"]["activations"][activation]["stability"] == entry
+    assert "## Stability at initialisation" in (tiny["out"] / "report.md").read_text()
 
 
 def test_progress_shows_one_line_per_cell_and_the_epochs(tiny):
     lines = tiny["stderr"].splitlines()
-    for number, activation in enumerate(ACTIVATIONS, start=1):
-        assert any(line.startswith(f"[{number}/2] {activation} seed 0: training mlp3x256_{activation}")
+    for number, cid in enumerate(CELLS, start=1):
+        activation, seed = cid.split("-seed")
+        assert any(line.startswith(f"[{number}/4] {activation} seed {seed}: training mlp3x256_{activation}")
                    for line in lines)
-        assert any(line.startswith(f"[{number}/2] {activation} seed 0: trained, test accuracy")
+        assert any(line.startswith(f"[{number}/4] {activation} seed {seed}: trained, test accuracy")
                    for line in lines)
-    assert sum(line.startswith("epoch 1/1 [") and "checkpoint 1" in line for line in lines) == 2
-    assert tiny["stdout"].strip().endswith("2 activations, 2 cells trained, 0 skipped")
+    assert sum(line.startswith("epoch 1/1 [") and "checkpoint 1" in line for line in lines) == 4
+    assert tiny["stdout"].strip().endswith("2 activations, 4 cells trained, 0 skipped")
 
 
 def test_figures_are_real_pngs_of_the_expected_size(tiny):
@@ -155,9 +242,10 @@ def test_figures_are_real_pngs_of_the_expected_size(tiny):
     expected = {
         "activations.png": (900, 350),
         "loss_curves.png": (1200, 450),
-        "slopes_prelu.png": (700, 400),
-        "negative_fraction_relu.png": (900, 240),  # three layers side by side
-        "negative_fraction_prelu.png": (900, 240),
+        "dead_units.png": (1200, 450),
+        "slopes_prelu.png": (1100, 400),  # means, and min/max, side by side
+        "negative_fraction_relu.png": (900, 320),  # three layers side by side
+        "negative_fraction_prelu.png": (900, 320),
         "fgsm.png": (600, 400),
     }
     assert sorted(p.name for p in figures.iterdir()) == sorted(expected)
@@ -181,14 +269,16 @@ def test_rerun_retrains_only_the_missing_cell(tiny, tmp_path, monkeypatch):
     before = _mtimes(out)
     counter = CountingTrain()
     monkeypatch.setattr(experiment, "train", counter)
-    result = study.compare("mlp3x256", out=out, stream=io.StringIO(), command="second run", **API)
+    result = study.compare("mlp3x256", out=out, stream=io.StringIO(), command="second run",
+                           **dict(API, timing_steps=0))
     assert counter.calls == [("mlp3x256_prelu", False)]
-    assert result["skipped"] == ["relu-seed0"] and result["trained"] == ["prelu-seed0"]
+    assert result["skipped"] == ["relu-seed0", "relu-seed1", "prelu-seed1"]
+    assert result["trained"] == ["prelu-seed0"]
     after = _mtimes(out)
-    assert {k: v for k, v in after.items() if k.startswith("cells/relu-seed0/")} == before
+    assert {k: v for k, v in after.items() if not k.startswith("cells/prelu-seed0/")} == before
     report = (out / "report.md").read_text()
     assert "Continued (resumed) with:" in report and "second run" in report
-    assert [row["activation"] for row in _table(report)[1]] == ACTIVATIONS
+    assert _comparison(report)[0] == ACTIVATIONS
     state = json.loads((out / "study.json").read_text())
     assert [c["command"] for c in state["commands"]][1:] == ["second run"]
     assert all(cell["status"] == "done" for cell in state["cells"].values())
@@ -203,9 +293,10 @@ def test_rerun_of_a_finished_study_trains_nothing(tiny, tmp_path, monkeypatch):
     stream = io.StringIO()
     result = study.compare("mlp3x256_relu", out=out, stream=stream, command="again", **API)
     assert counter.calls == [] and result["trained"] == []
-    assert result["skipped"] == ["relu-seed0", "prelu-seed0"]
+    assert result["skipped"] == CELLS
     assert _mtimes(out) == before
-    assert "[2/2] prelu seed 0: finished earlier, skipped" in stream.getvalue()
+    assert "[4/4] prelu seed 1: finished earlier, skipped" in stream.getvalue()
+    assert "speed:" not in stream.getvalue()  # the saved speed phase covers every activation
 
 
 @pytest.mark.slow
@@ -217,7 +308,7 @@ def test_cell_killed_after_its_last_checkpoint_resumes_instead_of_restarting(tin
         (cell / name).unlink()
     counter = CountingTrain()
     monkeypatch.setattr(experiment, "train", counter)
-    result = study.compare("mlp3x256", out=out, stream=io.StringIO(), **API)
+    result = study.compare("mlp3x256", out=out, stream=io.StringIO(), **dict(API, timing_steps=0))
     assert counter.calls == [("mlp3x256_relu", True)]
     assert result["resumed"] == ["relu-seed0"]
     card = runs.RunDir(cell).load_model_card()
@@ -236,7 +327,7 @@ def test_interrupted_training_resumes_at_the_next_epoch(tmp_path):
             return super().write(text)
 
     out = tmp_path / "killed"
-    settings = dict(API, activations=["prelu"], epochs=2, timing_steps=0)
+    settings = dict(API, activations=["prelu"], epochs=2, seeds=1, timing_steps=0)
     with pytest.raises(KeyboardInterrupt):
         study.compare("mlp3x256", out=out, stream=Interrupt(), **settings)
     state = json.loads((out / "study.json").read_text())
@@ -249,9 +340,12 @@ def test_interrupted_training_resumes_at_the_next_epoch(tmp_path):
     assert "resuming mlp3x256_prelu" in stream.getvalue()
     assert "epoch 1/2" not in stream.getvalue() and "epoch 2/2" in stream.getvalue()
     card = cell.load_model_card()
-    assert card["training"]["sessions"] == 2 and len(cell.load_history()["loss"]) == 2
-    _, rows = _table((out / "report.md").read_text())
-    assert [row["step time"] for row in rows] == ["–"]  # timing switched off
+    history = cell.load_history()
+    assert card["training"]["sessions"] == 2 and len(history["loss"]) == 2
+    assert history["tracked"]["epoch"] == [0, 1, 2]  # the tracked epochs survive the interruption
+    _, rows = _comparison((out / "report.md").read_text())
+    assert rows["training step vs prelu (median [IQR])"] == {"prelu": "–"}  # timing switched off
+    assert rows["accuracy vs prelu (paired by seed)"] == {"prelu": "reference"}
 
 
 def test_a_study_cannot_continue_with_other_cell_settings(tiny, monkeypatch):
@@ -294,8 +388,8 @@ def test_plot_of_a_study_cell_uses_its_measurements(tiny, tmp_path):
     figures = study.plot_run(tiny["out"] / "cells" / "prelu-seed0", out=tmp_path / "fig")
     assert sorted(figures) == ["loss_curves", "negative_fraction", "slopes"]
     check_png(figures["loss_curves"], 900, 350)
-    check_png(figures["slopes"], 700, 400)
-    check_png(figures["negative_fraction"], 900, 240)
+    check_png(figures["slopes"], 1100, 400)
+    check_png(figures["negative_fraction"], 900, 320)
 
 
 @pytest.mark.slow
@@ -308,16 +402,51 @@ def test_plot_of_a_plain_run_measures_its_model(tiny, tmp_path):
     paths = stdout.split()
     assert [p.rsplit("/", 1)[1] for p in paths] == ["loss_curves.png", "negative_fraction.png"]
     assert "measuring negative fractions of the final model on digits" in stderr
-    check_png(run / "figures" / "negative_fraction.png", 900, 240)
+    check_png(run / "figures" / "negative_fraction.png", 900, 320)
     # Without measuring: the history's figures only (ReLU: no slopes).
     assert study.plot_run(run, out=tmp_path / "nom", measure_model=False).keys() == {"loss_curves"}
 
 
-def test_spread_over_seeds_is_the_sample_standard_deviation():
-    mean, sd = study.mean_sd([0.80, 0.90, 0.85])
-    assert mean == pytest.approx(0.85) and sd == pytest.approx(0.05)
-    assert study.format_accuracy((mean, sd)) == "85.00% ± 5.00"
-    assert study.mean_sd([0.8]) == (0.8, None) and study.format_accuracy((0.8, None)) == "80.00%"
+def test_more_seeds_later_train_only_the_new_seeds(tiny, tmp_path, monkeypatch):
+    out = _copy(tiny, tmp_path)
+    before = _mtimes(out)
+    counter = CountingTrain()
+    monkeypatch.setattr(experiment, "train", counter)
+    result = study.compare("mlp3x256", out=out, stream=io.StringIO(), command="third seed",
+                           **dict(API, seeds=3, timing_steps=0))
+    assert counter.calls == [("mlp3x256_relu", False), ("mlp3x256_prelu", False)]
+    assert result["trained"] == ["relu-seed2", "prelu-seed2"] and result["skipped"] == CELLS
+    assert {k: v for k, v in _mtimes(out).items() if "seed2" not in k} == before
+    summary = json.loads((out / "study.json").read_text())["summary"]
+    assert summary["seeds"] == [0, 1, 2]
+    assert summary["activations"]["prelu"]["test_accuracy"]["n"] == 3
+    assert summary["activations"]["prelu"]["test_accuracy_difference"]["n"] == 3
+
+
+def test_a_diverged_cell_is_reported_and_left_out(tiny, tmp_path, monkeypatch):
+    out = _copy(tiny, tmp_path)
+    shutil.rmtree(out / "cells" / "prelu-seed1")
+    original = experiment.train
+
+    def diverging(model, **kwargs):
+        if model == "mlp3x256_prelu":  # as a real divergence leaves it: the run's config, no model
+            runs.RunDir(kwargs["out"]).create().save_config({"settings": {"model": model}})
+            raise experiment.TrainingDiverged("training diverged in epoch 1 (by step 3): the loss is nan")
+        return original(model, **kwargs)
+
+    monkeypatch.setattr(experiment, "train", diverging)
+    stream = io.StringIO()
+    result = study.compare("mlp3x256", out=out, stream=stream, **dict(API, timing_steps=0))
+    assert result["diverged"] == ["prelu-seed1"]
+    assert "prelu seed 1: DIVERGED (training diverged in epoch 1" in stream.getvalue()
+    state = json.loads((out / "study.json").read_text())
+    assert state["cells"]["prelu-seed1"]["status"] == "diverged"
+    assert state["summary"]["activations"]["prelu"]["test_accuracy"]["n"] == 1
+    assert list(state["summary"]["diverged"]) == ["prelu-seed1"]
+    assert "- prelu-seed1: training diverged in epoch 1" in (out / "report.md").read_text()
+    # A rerun does not train it again.
+    again = study.compare("mlp3x256", out=out, stream=io.StringIO(), **dict(API, timing_steps=0))
+    assert again["diverged"] == ["prelu-seed1"] and again["trained"] == []
 
 
 # -- heavier: several seeds and activations, real data ------------------------------------------
@@ -329,14 +458,11 @@ def test_three_activations_two_seeds(tmp_path):
                            **dict(API, activations=activations, seeds=2, timing_steps="auto"))
     assert result["trained"] == [f"{a}-seed{s}" for s in (0, 1) for a in activations]
     report = (out / "report.md").read_text()
-    _, rows = _table(report)
-    assert [row["activation"] for row in rows] == activations
-    for row in rows:
-        accuracies = [runs.RunDir(out / "cells" / f"{row['activation']}-seed{s}").load_model_card()
-                      ["results"]["test_accuracy"] for s in (0, 1)]
-        assert row["test accuracy (mean ± sd)"] == study.format_accuracy(study.mean_sd(accuracies))
+    columns, rows = _comparison(report)
+    assert columns == activations
+    for activation in activations:
         for s in (0, 1):  # same seed, hence the same data order, for every activation
-            config = runs.RunDir(out / "cells" / f"{row['activation']}-seed{s}").load_config()
+            config = runs.RunDir(out / "cells" / f"{activation}-seed{s}").load_config()
             assert config["settings"]["seed"] == s and config["settings"]["epochs"] == 1
     _, per_seed = _table(report, "| activation | seed |")
     assert len(per_seed) == 6
@@ -345,12 +471,15 @@ def test_three_activations_two_seeds(tmp_path):
     assert all(layer["slopes"] == 1 and layer["channels"] == 256 for layer in shared["layers"].values())
     idle = sum(layer["idle"] for layer in shared["layers"].values())
     assert shared["idle_fraction"] == idle / 3
+    assert shared["flexibility"]["slopes"] == 3
     leaky = json.loads((out / "cells/leaky_relu-seed0/measurements.json").read_text())
     assert leaky["fixed_slope"] == 0.01 and leaky["idle_fraction"] is None
-    assert rows[1]["final slopes: mean [min, max]"] == "0.01 (fixed)"
+    assert rows["negative slope"]["leaky_relu"] == "fixed 0.01"
+    assert rows["parameters (overhead)"]["prelu_shared"].startswith("335,117 (+3,") or \
+        rows["parameters (overhead)"]["prelu_shared"].endswith("(+3, +0.00%)")
     assert (out / "figures" / "slopes_prelu_shared.png").is_file()
     timing = json.loads((out / "study.json").read_text())["timing"]
-    assert timing["steps"] >= 5 and all(len(v) == 2 for v in timing["seconds_per_step"].values())
+    assert timing["steps"] >= 5 and all(len(v) == 2 for v in timing["train"].values())
     assert not (out / "figures" / "slopes_leaky_relu.png").exists()
 
 
@@ -366,10 +495,10 @@ def test_fashion_mnist_from_the_shared_data(shared_data, tmp_path):
     report = (out / "report.md").read_text()
     assert report.startswith("# Activation study: mlp3x256 on fashion_mnist")
     assert "60000 training and 10000 test images" in report
-    _, rows = _table(report)
-    assert [row["activation"] for row in rows] == ["relu", "prelu"]
-    for row in rows:  # one epoch of an MLP on Fashion-MNIST: well above chance
-        assert float(row["test accuracy (mean ± sd)"].rstrip("%")) > 75
+    columns, rows = _comparison(report)
+    assert columns == ["relu", "prelu"]
+    for activation in columns:  # one epoch of an MLP on Fashion-MNIST: well above chance
+        assert float(rows["test accuracy"][activation].split("%")[0]) > 75
     measured = json.loads((out / "cells/relu-seed0/measurements.json").read_text())
     assert measured["negative_fraction_examples"] == 10000 and measured["attack_examples"] == 500
 
@@ -410,3 +539,84 @@ def test_a_cell_another_process_trains_is_left_alone(tiny, tmp_path):
             study.compare("mlp3x256", out=out, stream=io.StringIO(), **dict(API, timing_steps=0))
     assert sorted(p.name for p in cell.iterdir()) == before
     assert not [p for p in (out / "cells").iterdir() if ".unresumable-" in p.name]
+
+
+# -- presets ------------------------------------------------------------------------------------
+def test_presets_are_data_and_fill_only_what_is_unset():
+    from keras_prelu.study import presets
+
+    dying = presets.preset("dying-relu")
+    assert dying.settings() == {"model": "mlp30x128", "dataset": "digits", "seeds": 5, "epochs": 10,
+                                "recipe": "default", "learning_rate": 3e-3}
+    merged = presets.resolve("dying-relu", {"model": None, "epochs": 3, "seeds": None,
+                                            "learning_rate": 0.01})
+    assert merged["model"] == "mlp30x128" and merged["epochs"] == 3
+    assert merged["seeds"] == 5 and merged["learning_rate"] == 0.01
+    assert presets.resolve(None, {"epochs": 3}) == {"epochs": 3}
+    assert presets.preset("cnn").settings()["steps_per_epoch"] == 30
+    with pytest.raises(study.StudyError, match="unknown preset 'dying_relu' .did you mean dying-relu"):
+        presets.preset("dying_relu")
+    for preset in study.PRESETS.values():
+        assert study.resolve_architecture(preset.model) == preset.model
+        assert preset.seeds >= 5
+
+
+def test_a_preset_study_with_overrides(tmp_path):
+    out = tmp_path / "preset"
+    result = study.compare(preset="dying-relu", activations=["relu"], epochs=1, seeds=1,
+                           steps_per_epoch=2, attack_examples=50, timing_steps=0, out=out,
+                           stream=io.StringIO(), progress="none")
+    state = json.loads((out / "study.json").read_text())
+    settings = state["settings"]
+    assert settings["preset"] == "dying-relu" and settings["architecture"] == "mlp30x128"
+    assert settings["learning_rate"] == 3e-3 and settings["epochs"] == 1 and settings["seeds"] == [0]
+    assert settings["steps_per_epoch"] == 2
+    history = runs.RunDir(out / "cells" / "relu-seed0").load_history()
+    assert len(history["loss"]) == 1 and history["tracked"]["epoch"] == [0, 1]
+    assert result["trained"] == ["relu-seed0"]
+    assert "Preset `dying-relu`." in (out / "report.md").read_text()
+    assert "1 epoch of 2 steps" in (out / "report.md").read_text()
+
+
+# -- the dead-unit measure on constructed networks ---------------------------------------------
+def _constructed(activation_layer, bias):
+    """digits (8x8x1) -> Flatten -> Dense(4) with zero kernel and `bias` -> rectifier -> Dense(10)."""
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    dense = keras.layers.Dense(4, name="hidden")
+    x = dense(keras.layers.Flatten()(inputs))
+    outputs = keras.layers.Dense(10)(activation_layer(x))
+    model = keras.Model(inputs, outputs)
+    dense.set_weights([np.zeros((64, 4), "float32"), np.asarray(bias, "float32")])
+    return model
+
+
+@pytest.mark.parametrize("kind", ["relu", "prelu", "prelu_zero_slope", "leaky_relu"])
+def test_dead_units_of_a_constructed_network(kind):
+    import keras
+
+    from keras_prelu import LeakyReLU, PReLU
+    from keras_prelu.training import data as data_lib
+
+    layer = {"relu": keras.layers.ReLU(name="act"), "prelu": PReLU(name="act"),
+             "prelu_zero_slope": PReLU(name="act"), "leaky_relu": LeakyReLU(name="act")}[kind]
+    # Units 0 and 1 are never positive (bias -1, zero kernel), units 2 and 3 always positive.
+    model = _constructed(layer, [-1.0, -1.0, 1.0, 1.0])
+    if kind == "prelu_zero_slope":
+        layer.alpha.assign(np.array([0.0, 0.25, 0.0, 0.25], "float32"))
+    data = data_lib.load("digits")
+    activation = "prelu" if kind.startswith("prelu") else kind
+    measured = study.measure(model, data, activation, attack_examples=40,
+                             initial_slopes={"act": np.full(4, 0.25)} if activation == "prelu" else None)
+    assert measured["never_positive_fraction"] == 0.5
+    expected_dead = {"relu": 0.5, "prelu": 0.0, "prelu_zero_slope": 0.25, "leaky_relu": 0.0}[kind]
+    assert measured["dead_fraction"] == expected_dead
+    assert measured["layers"]["act"]["positive_fraction"] == [0.0, 0.0, 1.0, 1.0]
+    if kind == "prelu_zero_slope":  # two slopes moved by 0.25 from their initial 0.25
+        assert measured["flexibility"]["moved_share"] == 0.5
+        assert measured["flexibility"]["mean_shift"] == pytest.approx(0.125)
+    # The per-epoch tracker measures the same thing on the first test images.
+    tracked = study.unit_tracker(limit=100)(model, data, 3)
+    assert tracked["dead_fraction"] == expected_dead and tracked["never_positive_fraction"] == 0.5
+    assert tracked["tracked_examples"] == 100

@@ -35,20 +35,28 @@ def register(subparsers):
         "each activation; writes DIR/report.md (one row per activation) and PNG figures. Rerunning "
         "the same command resumes at the next unfinished (activation, seed) cell.",
     )
-    compare.add_argument("model", metavar="MODEL_FAMILY_OR_NAME",
+    compare.add_argument("model", metavar="MODEL_FAMILY_OR_NAME", nargs="?",
                          help="architecture such as mlp3x256 or resnet20, or a zoo name such as "
-                         "mlp3x256_prelu (its architecture is used)")
+                         "mlp3x256_prelu (its architecture is used); optional with --preset")
+    compare.add_argument("--preset", choices=list(study.PRESETS),
+                         help="named settings where the phenomena show (model, dataset, seeds, "
+                         "epochs, ...); every other flag still overrides. See --list-presets")
+    compare.add_argument("--list-presets", action="store_true",
+                         help="print the presets and what each shows, then exit")
     compare.add_argument("--dataset",
                          help="'digits' (default, bundled) or a TFDS name such as fashion_mnist")
     compare.add_argument("--activations", type=_activations, default=list(study.DEFAULT_ACTIVATIONS),
                          help=f"comma-separated, default {','.join(study.DEFAULT_ACTIVATIONS)}")
     compare.add_argument("--epochs", type=whole("--epochs", 1), help="default: the recipe's")
-    compare.add_argument("--seeds", type=_seeds, default=2, help="number of seeds, 0..K-1 (default 2)")
+    compare.add_argument("--seeds", type=_seeds,
+                         help=f"number of seeds, 0..K-1 (default {study.DEFAULT_SEEDS}, or the preset's)")
     compare.add_argument("--out", help="study directory (default runs/study-ARCH-DATASET-TIME)")
     compare.add_argument("--recipe", help="training recipe: default (AdamW, cosine) or resnet-cifar")
     compare.add_argument("--batch-size", type=whole("--batch-size", 1))
     compare.add_argument("--lr", dest="learning_rate", type=number("--lr", low_open=True),
                          help="peak learning rate")
+    compare.add_argument("--steps-per-epoch", type=whole("--steps-per-epoch", 1),
+                         help="train N batches per epoch (default: the whole training split)")
     compare.add_argument("--warmup-epochs", type=number("--warmup-epochs"),
                          help="linear warmup length (default: the recipe's)")
     compare.add_argument("--data-dir", help="TFDS data folder with prepared datasets")
@@ -56,13 +64,15 @@ def register(subparsers):
                          help="never download; fail if the dataset is not prepared")
     compare.add_argument("--fgsm-epsilon", type=number("--fgsm-epsilon", 0.0, 1.0, low_open=True),
                          default=0.01, help="FGSM budget in [0, 1] pixel units (default 0.01)")
-    compare.add_argument("--attack-examples", type=whole("--attack-examples", 1), default=2000,
-                         help="test images for FGSM and input gradients (default 2000)")
+    compare.add_argument("--attack-examples", type=whole("--attack-examples", 1),
+                         help="test images for FGSM and input gradients (default 2000, or the "
+                         "preset's)")
     timing_steps = auto_or(whole("--timing-steps", 0), "--timing-steps", "a whole number >= 0")
     compare.add_argument("--timing-steps", type=timing_steps, default="auto",
                          help="training steps per timing round: 'auto' (default, about 1 s a "
                          "round) or a number; 0 skips the step-time measurement")
-    compare.add_argument("--timing-rounds", type=whole("--timing-rounds", 1), default=5)
+    compare.add_argument("--timing-rounds", type=whole("--timing-rounds", 1), default=7,
+                         help="alternating rounds of the speed phase (default 7)")
     compare.add_argument("--progress", choices=progress.MODES, default="auto",
                          help="epoch progress of the training code (auto: a bar on a terminal)")
     compare.set_defaults(func=run_compare)
@@ -84,9 +94,14 @@ def register(subparsers):
 
 
 def run_compare(args):
+    if args.list_presets:
+        print(study.presets.listing())
+        return 0
     with user_errors_as_usage(study.StudyError):
         result = study.compare(
             args.model,
+            preset=args.preset,
+            steps_per_epoch=args.steps_per_epoch,
             dataset=args.dataset,
             activations=args.activations,
             epochs=args.epochs,
@@ -105,8 +120,9 @@ def run_compare(args):
             progress=args.progress,
             command=experiment.command_line(),
         )
-    print(f"{result['report']}: {len(result['rows'])} activations, "
-          f"{len(result['trained'])} cells trained, {len(result['skipped'])} skipped")
+    diverged = f", {len(result['diverged'])} diverged" if result["diverged"] else ""
+    print(f"{result['report']}: {len(result['summary']['activations'])} activations, "
+          f"{len(result['trained'])} cells trained, {len(result['skipped'])} skipped{diverged}")
     return 0
 
 

@@ -39,8 +39,10 @@ class LayerNegativeFraction:
         count: inputs seen per channel (examples x spatial positions).
         idle: per channel, a learnable slope that saw fewer than the
             threshold fraction of negative inputs (all False unless "prelu").
-        dead: per channel, a ReLU never positive on the data (all False
-            unless "relu").
+        dead: per channel, a unit whose gradient is zero on all the data:
+            never positive and a negative slope of exactly 0 (a ReLU, or a
+            PReLU channel whose learned slope is 0; never for fixed non-zero
+            slopes).
     """
 
     name: str
@@ -73,28 +75,35 @@ class LayerNegativeFraction:
 class NegativeFractionReport:
     """What one evaluation pass measured, per layer (`layers`, in graph order).
 
-    `dead_fraction` is the share of ReLU channels that are dead and
-    `idle_fraction` the share of learnable-slope channels that are idle, both
-    None when the model has no such channels.
+    `dead_fraction` is the share of dead channels among those that can die
+    (ReLU and learnable-slope channels), `idle_fraction` the share of
+    learnable-slope channels that are idle, both None when the model has no
+    such channels; `never_positive_fraction` the share of all rectifier
+    channels never positive on the data.
     """
 
     layers: dict
     idle_threshold: float
     examples: int
 
-    def _share(self, kind, attribute):
-        flags = [getattr(layer, attribute) for layer in self.layers.values() if layer.kind == kind]
+    def _share(self, kinds, flags_of):
+        flags = [flags_of(layer) for layer in self.layers.values() if layer.kind in kinds]
         if not flags:
             return None
         return float(np.mean(np.concatenate(flags)))
 
     @property
     def dead_fraction(self):
-        return self._share(_kinds.RELU, "dead")
+        return self._share((_kinds.RELU, _kinds.PRELU), lambda layer: layer.dead)
 
     @property
     def idle_fraction(self):
-        return self._share(_kinds.PRELU, "idle")
+        return self._share((_kinds.PRELU,), lambda layer: layer.idle)
+
+    @property
+    def never_positive_fraction(self):
+        return self._share((_kinds.RELU, _kinds.PRELU, _kinds.LEAKY),
+                           lambda layer: layer.positive_fraction == 0)
 
     @property
     def negative_fraction(self):
@@ -109,6 +118,7 @@ class NegativeFractionReport:
         values = {
             "negative_fraction": self.negative_fraction,
             "dead_fraction": self.dead_fraction,
+            "never_positive_fraction": self.never_positive_fraction,
             "idle_fraction": self.idle_fraction,
         }
         return {k: v for k, v in values.items() if v is not None}
@@ -119,7 +129,8 @@ class NegativeFractionReport:
             "idle_threshold": self.idle_threshold,
             **{
                 k: self.scalars().get(k)
-                for k in ("negative_fraction", "dead_fraction", "idle_fraction")
+                for k in ("negative_fraction", "dead_fraction", "never_positive_fraction",
+                          "idle_fraction")
             },
             "layers": {name: layer.to_dict() for name, layer in self.layers.items()},
         }
@@ -221,12 +232,31 @@ class _Counter:
                 else np.zeros_like(neg, bool)
             )
             dead = (
-                (positives[i].numpy() == 0)
-                if (kind == _kinds.RELU and seen)
+                (positives[i].numpy() == 0) & _zero_slope(self.rectifiers[i], self.channels[i])
+                if seen
                 else np.zeros_like(neg, bool)
             )
             layers[name] = LayerNegativeFraction(name, kind, neg, pos, size, idle, dead)
         return NegativeFractionReport(layers, idle_threshold, int(examples))
+
+
+def _zero_slope(info, channels):
+    """Per channel, whether the rectifier's negative slope is exactly 0 (for every element of
+    the channel, with per-element slopes)."""
+    if info.kind == _kinds.RELU:
+        return np.ones((channels,), bool)
+    if info.kind != _kinds.PRELU:
+        return np.zeros((channels,), bool)
+    values = _kinds.slopes(info.layer)
+    if values.size == 1:
+        return np.full((channels,), values[0] == 0.0)
+    if values.size % channels:
+        return np.zeros((channels,), bool)
+    alpha = _kinds.to_numpy(info.layer.alpha)
+    axis = _kinds.channel_axis(info.layer, alpha.ndim + 1) - 1
+    if alpha.ndim == 0 or alpha.shape[axis] != channels:
+        return np.full((channels,), bool(np.all(values == 0.0)))
+    return np.all(np.moveaxis(alpha, axis, -1).reshape(-1, channels) == 0.0, axis=0)
 
 
 def _fused_rectifiers(model):
@@ -274,8 +304,9 @@ class NegativeFractionMonitor(keras.callbacks.Callback):
     pass over `data` (a probe model from the inputs to every rectifier's
     input, counts accumulated per channel inside a `tf.function`), then:
 
-    - adds `negative_fraction`, `dead_fraction` (share of ReLU channels never
-      positive) and `idle_fraction` (share of PReLU channels negative on fewer
+    - adds `negative_fraction`, `dead_fraction` (share of ReLU and PReLU
+      channels never positive with a zero slope: no gradient), `never_positive_fraction`
+      and `idle_fraction` (share of PReLU channels negative on fewer
       than `idle_threshold` of the inputs) to the epoch's logs, hence to
       `model.fit`'s History (keys present only when such channels exist);
     - appends to `history` (JSON-serializable: per-epoch scalars plus

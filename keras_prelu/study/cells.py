@@ -23,9 +23,11 @@ MEASUREMENTS = "measurements.json"
 STATE_FORMAT = 1
 # Settings that define the cells: a study directory cannot be resumed with other values.
 CELL_SETTINGS = ("architecture", "dataset", "recipe", "epochs", "batch_size", "learning_rate",
-                 "warmup_epochs")
+                 "warmup_epochs", "steps_per_epoch")
 # Settings of the measurements: other values re-measure finished cells (no retraining).
 MEASURE_SETTINGS = ("fgsm_epsilon", "attack_examples")
+# What a cell's measurements.json holds; older ones are measured again (no retraining).
+MEASUREMENT_FORMAT = 2
 
 
 def now():
@@ -89,25 +91,30 @@ def read_measurements(run_dir):
 def measured_as(measurements, settings):
     """Whether `measurements` were taken with the study's measurement settings."""
     done = measurements.get("measured_with", {})
-    return all(done.get(key) == settings.get(key) for key in MEASURE_SETTINGS)
+    return done.get("format") == MEASUREMENT_FORMAT and all(
+        done.get(key) == settings.get(key) for key in MEASURE_SETTINGS)
 
 
 def timing_covers(timing, activations, settings):
-    """Whether the saved step timing holds every activation, at the study's batch size."""
+    """Whether the saved speed phase holds every activation (training and inference), at the
+    study's batch size."""
     return bool(timing) and timing.get("batch_size") == settings["batch_size"] and all(
-        a in timing.get("seconds_per_step", {}) for a in activations)
+        a in timing.get(part, {}) for a in activations for part in ("train", "inference"))
 
 
 def cell_results(study):
     """{activation: [per-seed dicts with card, history, config, measurements, dir]} for the study's settings.
 
-    Raises StudyError when a cell is not finished.
+    Diverged cells are left out (an activation whose every cell diverged too); raises StudyError
+    when a cell is not finished, or every cell diverged.
     """
     settings = study.state["settings"]
     found = {}
     for activation in settings["activations"]:
         cells = []
         for seed in settings["seeds"]:
+            if study.state["cells"].get(cell_id(activation, seed), {}).get("status") == "diverged":
+                continue
             run_dir = study.cell_dir(cell_id(activation, seed))
             run = runs.RunDir(run_dir, writer=False)
             measurements = read_measurements(run_dir)
@@ -116,5 +123,9 @@ def cell_results(study):
                                  "finished; run the compare command again to finish it")
             cells.append({"seed": seed, "card": run.load_model_card(), "history": run.load_history(),
                           "config": run.load_config(), "measurements": measurements, "dir": run_dir})
-        found[activation] = cells
+        if cells:
+            found[activation] = cells
+    if not found:
+        raise StudyError(f"every cell of {str(study.path)!r} diverged: nothing to report; try a "
+                         "lower --lr")
     return found

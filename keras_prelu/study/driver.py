@@ -24,9 +24,20 @@ from keras_prelu.study.cells import (
     read_measurements,
     timing_covers,
 )
-from keras_prelu.study.measurements import load_trained, measure
+from keras_prelu.study import presets as presets_lib
+from keras_prelu.study.measurements import (
+    DEFAULT_ATTACK_EXAMPLES,
+    TRACKED_EXAMPLES,
+    bn_prelu_pairs,
+    initial_slope_values,
+    load_trained,
+    measure,
+    stability_at_init,
+    unit_tracker,
+)
 from keras_prelu.study.names import (
     DEFAULT_ACTIVATIONS,
+    DEFAULT_SEEDS,
     StudyError,
     cell_id,
     model_name,
@@ -40,28 +51,30 @@ from keras_prelu.training import data as data_lib
 from keras_prelu.training import experiment, runs
 from keras_prelu.training import recipes as recipes_lib
 from keras_prelu.utils.files import atomic_write_json
-from keras_prelu.utils.run_layout import MODEL_CARD_JSON
+from keras_prelu.utils.run_layout import CONFIG_INPUT_SHAPE, CONFIG_NUM_CLASSES, MODEL_CARD_JSON
 from keras_prelu.utils.validation import check_int, check_number
 
 
 def compare(
-    model,
+    model=None,
     dataset=None,
     activations=DEFAULT_ACTIVATIONS,
     *,
+    preset=None,
     epochs=None,
-    seeds=2,
+    seeds=None,
     out=None,
     recipe=None,
     batch_size=None,
     learning_rate=None,
     warmup_epochs=None,
+    steps_per_epoch=None,
     data_dir=None,
     download=None,
     fgsm_epsilon=0.01,
-    attack_examples=2000,
+    attack_examples=None,
     timing_steps="auto",
-    timing_rounds=5,
+    timing_rounds=7,
     progress="lines",
     stream=None,
     command=None,
@@ -69,28 +82,43 @@ def compare(
     """Train `model`'s architecture with each activation for each seed, measure, write the report.
 
     `model`: an architecture ("mlp3x256") or a zoo name whose architecture is
-    used ("mlp3x256_prelu"). `dataset`: "digits" (default) or a TFDS name.
-    `seeds`: how many seeds (0..seeds-1). Unset training settings (None) take
-    the recipe's values, or a resumed study's. `fgsm_epsilon` is in
-    pixel units ([0, 1] images). `timing_steps`: steps per timing round,
-    "auto" (about 1 s per round) or 0 to skip the step-time measurement.
-    Returns {"report", "figures", "rows", "out", "trained", "skipped",
-    "resumed"}; progress goes to `stream` (stderr), one line per cell plus
-    the training code's epoch lines.
+    used ("mlp3x256_prelu"). `preset`: a name from `presets.PRESETS` that
+    fills every argument left unset (model, dataset, seeds, epochs, ...).
+    `dataset`: "digits" (default) or a TFDS name. `seeds`: how many seeds
+    (0..seeds-1, default 5). Unset training settings (None) take the recipe's
+    values, or a resumed study's. `fgsm_epsilon` is in pixel units ([0, 1]
+    images); `attack_examples` test images are attacked (default 2000).
+    `timing_steps`: steps per timing round, "auto" (about 1 s per
+    round) or 0 to skip the speed phase. Returns {"report", "figures",
+    "summary", "out", "trained", "skipped", "resumed", "diverged"}; progress
+    goes to `stream` (stderr), one line per cell plus the training code's
+    epoch lines.
     """
     stream = stream or sys.stderr
+    chosen = presets_lib.resolve(preset, {
+        "model": model, "dataset": dataset, "seeds": seeds, "epochs": epochs, "recipe": recipe,
+        "learning_rate": learning_rate, "batch_size": batch_size,
+        "steps_per_epoch": steps_per_epoch, "attack_examples": attack_examples})
+    if chosen["model"] is None:
+        raise StudyError("give a model (an architecture such as mlp3x256) or a --preset "
+                         f"({', '.join(presets_lib.PRESETS)})")
     activations = parse_activations(activations)
-    seeds = parse_seeds(seeds)
+    seeds = parse_seeds(DEFAULT_SEEDS if chosen["seeds"] is None else chosen["seeds"])
     fgsm_epsilon, attack_examples, timing_steps, timing_rounds = _check_options(
-        fgsm_epsilon, attack_examples, timing_steps, timing_rounds)
-    architecture = resolve_architecture(model, activations)
-    given = {"architecture": architecture, "dataset": dataset, "recipe": recipe, "epochs": epochs,
-             "batch_size": batch_size, "learning_rate": learning_rate, "warmup_epochs": warmup_epochs}
-    study = Study(out if out is not None else _default_out(architecture, dataset))
+        fgsm_epsilon, _or_default(chosen["attack_examples"], DEFAULT_ATTACK_EXAMPLES), timing_steps,
+        timing_rounds)
+    architecture = resolve_architecture(chosen["model"], activations)
+    given = {"architecture": architecture, "dataset": chosen["dataset"], "recipe": chosen["recipe"],
+             "epochs": chosen["epochs"], "batch_size": chosen["batch_size"],
+             "learning_rate": chosen["learning_rate"], "warmup_epochs": warmup_epochs,
+             "steps_per_epoch": _checked_steps(chosen["steps_per_epoch"])}
+    study = Study(out if out is not None else _default_out(architecture, chosen["dataset"]))
     state = _open_state(study, given)
     settings = state["settings"]
     settings.update({"fgsm_epsilon": fgsm_epsilon, "attack_examples": attack_examples,
                      "activations": activations, "seeds": seeds})
+    if preset is not None:
+        settings["preset"] = preset
     state["commands"].append({"command": command or experiment.command_line(), "started": now()})
     plan = [(activation, seed) for seed in seeds for activation in activations]
     for activation, seed in plan:
@@ -104,14 +132,28 @@ def compare(
     study.path.mkdir(parents=True, exist_ok=True)
     study.save()
 
-    outcome = {"trained": [], "skipped": [], "resumed": []}
+    outcome = {"trained": [], "skipped": [], "resumed": [], "diverged": []}
     train_options = {"data_dir": data_dir, "download": download, "progress": progress,
                      "stream": stream}
     for number, (activation, seed) in enumerate(plan, start=1):
         head = f"[{number}/{len(plan)}] {activation} seed {seed}"
         _run_cell(study, activation, seed, data_all, train_options, head, outcome)
+    _stability_if_needed(study, data_all, stream)
     _time_if_needed(study, data_all, timing_steps, timing_rounds, stream)
     return _finish(study, outcome, stream)
+
+
+def _or_default(value, default):
+    return default if value is None else value
+
+
+def _checked_steps(steps_per_epoch):
+    if steps_per_epoch is None:
+        return None
+    try:
+        return check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    except ValueError:
+        raise StudyError(f"--steps-per-epoch takes a whole number >= 1, not {steps_per_epoch!r}") from None
 
 
 def _check_options(fgsm_epsilon, attack_examples, timing_steps, timing_rounds):
@@ -159,7 +201,8 @@ def _open_state(study, given):
         raise StudyError(str(error).splitlines()[0]) from None
     settings = {"architecture": given["architecture"], "dataset": given["dataset"] or data_lib.DIGITS,
                 "recipe": recipe.name, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
-                "learning_rate": recipe.learning_rate, "warmup_epochs": recipe.warmup_epochs}
+                "learning_rate": recipe.learning_rate, "warmup_epochs": recipe.warmup_epochs,
+                "steps_per_epoch": given["steps_per_epoch"]}
     return {"format": STATE_FORMAT, "created": now(), "settings": settings, "commands": [],
             "cells": {}, "timing": None}
 
@@ -188,8 +231,12 @@ def _run_cell(study, activation, seed, data_all, train_options, head, outcome):
         outcome["skipped"].append(cid)
         study.set_cell(cid, status="done")
         return
-    if not finished:
-        _train_cell(study, run, activation, seed, train_options, head, outcome)
+    if study.state["cells"][cid].get("status") == "diverged" and run.holds_run():
+        _say(train_options["stream"], f"{head}: diverged earlier, skipped ({run.path})")
+        outcome["diverged"].append(cid)
+        return
+    if not finished and not _train_cell(study, run, activation, seed, train_options, head, outcome):
+        return
     study.set_cell(cid, status="trained")
     _measure_cell(run, activation, data_all, settings, train_options["stream"], head)
     study.set_cell(cid, status="done")
@@ -204,8 +251,9 @@ def _train_cell(study, run, activation, seed, train_options, head, outcome):
     train_args = dict(
         dataset=settings["dataset"], recipe=settings["recipe"], epochs=settings["epochs"],
         batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
-        warmup_epochs=settings["warmup_epochs"], seed=seed,
-        command=study.state["commands"][-1]["command"], **train_options,
+        warmup_epochs=settings["warmup_epochs"], steps_per_epoch=settings.get("steps_per_epoch"),
+        seed=seed, command=study.state["commands"][-1]["command"],
+        epoch_hook=unit_tracker(TRACKED_EXAMPLES), **train_options,
     )
     study.set_cell(cid, status="training")
     started = time.perf_counter()
@@ -222,12 +270,21 @@ def _train_cell(study, run, activation, seed, train_options, head, outcome):
             aside = _set_aside(run.path)
             _say(stream, f"{head}: cannot resume ({str(error).splitlines()[0]}); kept the old "
                          f"cell as {aside.name}, restarting")
-    if result is None:
-        _say(stream, f"{head}: training {name} for {plural(settings['epochs'], 'epoch')} -> {run.path}")
-        result = experiment.train(name, out=str(run.path), **train_args)
+    try:
+        if result is None:
+            _say(stream, f"{head}: training {name} for {plural(settings['epochs'], 'epoch')} -> {run.path}")
+            result = experiment.train(name, out=str(run.path), **train_args)
+    except experiment.TrainingDiverged as error:
+        # A result, not a crash: the cell is reported as diverged and left out of the statistics.
+        message = str(error).splitlines()[0]
+        study.set_cell(cid, status="diverged", error=message)
+        outcome["diverged"].append(cid)
+        _say(stream, f"{head}: DIVERGED ({message}); the study goes on without this cell")
+        return False
     outcome["trained"].append(cid)
     _say(stream, f"{head}: trained, test accuracy {100 * result['test_accuracy']:.2f}% "
                  f"({time.perf_counter() - started:.0f} s)")
+    return True
 
 
 def _set_aside(path):
@@ -246,15 +303,18 @@ def _measure_cell(run, activation, data_all, settings, stream, head):
     """Measure one trained cell on the test split, normalised as in its training; writes measurements.json."""
     _say(stream, f"{head}: measuring (dead/idle units, input gradients, FGSM)")
     config = run.load_config()
+    initial = initial_slope_values(config["settings"]["model"], config[CONFIG_INPUT_SHAPE],
+                                   config[CONFIG_NUM_CLASSES], config["settings"]["seed"])
     net, _ = load_trained(run.path)
     data = data_all.with_normalization(config["dataset"]["mean"], config["dataset"]["std"])
-    result = measure(net, data, activation, fgsm_epsilon=settings["fgsm_epsilon"],
-                     attack_examples=settings["attack_examples"])
+    result = measure(net, data, activation, initial_slopes=initial,
+                     fgsm_epsilon=settings["fgsm_epsilon"], attack_examples=settings["attack_examples"])
+    result["bn_prelu_pairs"] = bn_prelu_pairs(net)
     atomic_write_json(run.path / MEASUREMENTS, result)
 
 
 def _time_if_needed(study, data_all, timing_steps, timing_rounds, stream):
-    """Measure the step times unless the saved ones cover every activation; timing 0 drops them."""
+    """The speed phase, unless the saved one covers every activation; timing 0 drops it."""
     state, settings = study.state, study.state["settings"]
     activations = settings["activations"]
     if timing_covers(state.get("timing"), activations, settings):
@@ -263,26 +323,47 @@ def _time_if_needed(study, data_all, timing_steps, timing_rounds, stream):
         state["timing"] = None
         study.save()
         return
-    size = "about 1 s" if timing_steps == "auto" else f"{timing_steps} training steps"
-    _say(stream, f"timing: {timing_rounds} interleaved rounds of {size} per activation")
+    size = "about 1 s" if timing_steps == "auto" else f"{timing_steps} steps"
+    _say(stream, f"speed: {timing_rounds} alternating rounds of {size} of training and of "
+                 "inference per activation")
     reset_session()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    times, steps = time_steps(settings["architecture"], activations, data_all, _study_recipe(settings),
-                              steps=timing_steps, rounds=timing_rounds)
-    state["timing"] = {"steps": steps, "rounds": timing_rounds,
-                       "batch_size": settings["batch_size"], "seconds_per_step": times,
+    timing = time_steps(settings["architecture"], activations, data_all, _study_recipe(settings),
+                        steps=timing_steps, rounds=timing_rounds)
+    after = os.getloadavg() if hasattr(os, "getloadavg") else None
+    state["timing"] = {**timing, "rounds": timing_rounds, "batch_size": settings["batch_size"],
                        "load_average": None if load is None else [round(v, 2) for v in load],
+                       "load_average_after": None if after is None else [round(v, 2) for v in after],
                        "cpu_count": os.cpu_count(), "measured": now()}
     study.save()
 
 
+def _stability_if_needed(study, data_all, stream):
+    """Each activation's stability at initialisation (seed 0, one training batch), once per study."""
+    state, settings = study.state, study.state["settings"]
+    saved = state.get("stability") or {}
+    missing = [a for a in settings["activations"] if a not in saved]
+    if not missing:
+        return
+    _say(stream, f"stability at initialisation: {', '.join(missing)}")
+    reset_session()
+    recipe = _study_recipe(settings)
+    batch = next(iter(data_all.train_dataset(recipe.batch_size, epoch=0, seed=0)))
+    for activation in missing:
+        saved[activation] = stability_at_init(model_name(settings["architecture"], activation),
+                                              data_all.info, batch)
+    state["stability"] = saved
+    study.save()
+
+
 def _finish(study, outcome, stream):
-    """Write the report, mark the command finished, and return compare's result."""
+    """Write the report (with the summary in study.json), mark the command finished; compare's result."""
     written = write_report(study.path)
     state = study.load()
     state["commands"][-1]["finished"] = now()
     study.save()
     _say(stream, f"report: {written['report']}")
     return {"out": str(study.path), "report": str(written["report"]), "figures": written["figures"],
-            "rows": written["rows"], "trained": outcome["trained"], "skipped": outcome["skipped"],
-            "resumed": outcome["resumed"]}
+            "summary": written["summary"], "trained": outcome["trained"],
+            "skipped": outcome["skipped"], "resumed": outcome["resumed"],
+            "diverged": outcome["diverged"]}

@@ -1,31 +1,49 @@
 """Measurements of one trained model on its dataset's test split, in inference mode.
 
     net, source = load_trained("runs/study/cells/prelu-seed0")
-    measure(net, data, "prelu", fgsm_epsilon=0.01, attack_examples=2000)   # a JSON-able dict
+    measure(net, data, "prelu", initial_slopes=initial, fgsm_epsilon=0.01)   # a JSON-able dict
 
-- never-positive units: rectifier channels whose input is never positive on
-  the test split (for ReLU these are dead units: output and gradient zero);
+- dead units: rectifier channels whose output gradient is zero on every test
+  input: never positive, with a negative slope of exactly 0 (every such ReLU
+  channel; a PReLU channel only if its learned slope is 0). Beside them the
+  never-positive units (with a non-zero slope they still pass a gradient);
 - idle slopes: PReLU channels negative on fewer than `IDLE_THRESHOLD` of the
   test inputs, whose slope gets (almost) no gradient;
-- trainable parameters; final slope statistics (learned for PReLU, the fixed
-  inference slope otherwise);
-- the fraction of exactly-zero input gradients and FGSM accuracy, both in
-  pixel space ([0, 1] images, the run's standardisation inside the model,
-  adversarial images clipped to [0, 1]) on a fixed random subset of the test split.
+- trainable parameters; final slopes (learned for PReLU, the fixed inference
+  slope otherwise) and flexibility: how far the learned slopes moved from their
+  initial values (`flexibility`);
+- the fraction of exactly-zero input gradients and FGSM accuracy at
+  `FGSM_MULTIPLES` of the budget, both in pixel space ([0, 1] images, the run's
+  standardisation inside the model, adversarial images clipped to [0, 1]) on a
+  fixed random subset of the test split.
+
+`unit_tracker(limit)` gives the training code's epoch hook that records the
+dead and never-positive shares after every epoch on the first `limit` test images.
 """
 
 import contextlib
+import dataclasses
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_prelu import diagnostics
+from keras_prelu.study.cells import MEASUREMENT_FORMAT
 from keras_prelu.study.names import StudyError, fixed_slope
-from keras_prelu.training import runs
+from keras_prelu.training import experiment, runs
+from keras_prelu.utils.models import slope_variables
 from keras_prelu.utils.run_layout import MODEL_FILE, WEIGHTS_FILE
 
 IDLE_THRESHOLD = 0.01
+#: Test images on which dead and never-positive units are tracked after every epoch.
+TRACKED_EXAMPLES = 2000
+#: Test images for the input gradients and FGSM unless told otherwise.
+DEFAULT_ATTACK_EXAMPLES = 2000
+#: A learned slope "moved" when it ends farther than this from its initial value.
+MOVED_THRESHOLD = 0.05
+#: FGSM budgets measured, as multiples of the study's epsilon.
+FGSM_MULTIPLES = (0.0, 0.5, 1.0, 2.0, 4.0)
 # Input gradients are taken on this many images at a time.
 _GRADIENT_CHUNK = 250
 
@@ -80,8 +98,13 @@ def sample_test_split(data, limit, seed=0):
     return np.asarray(images, np.float32) / data.scale, np.asarray(labels, np.int32)
 
 
-def measure(model, data, activation, fgsm_epsilon=0.01, attack_examples=2000, batch_size=256):
-    """Diagnostics of a trained model on `data`'s test split (see the module docstring); a JSON-able dict."""
+def measure(model, data, activation, initial_slopes=None, fgsm_epsilon=0.01, attack_examples=2000,
+            batch_size=256):
+    """Diagnostics of a trained model on `data`'s test split (see the module docstring); a JSON-able dict.
+
+    `initial_slopes`: {layer: per-channel slopes at initialisation} of the
+    learnable layers, for the flexibility figures (None: not measured).
+    """
     with quiet_retracing():
         report = diagnostics.measure_negative_fraction(
             model, data.eval_dataset(batch_size, split="test"), idle_threshold=IDLE_THRESHOLD
@@ -93,29 +116,58 @@ def measure(model, data, activation, fgsm_epsilon=0.01, attack_examples=2000, ba
     channels = sum(v["channels"] for v in layers.values())
     learnable = sum(v["slopes"] for v in layers.values())
     never_positive = sum(v["never_positive"] for v in layers.values())
+    dead = sum(v["dead"] for v in layers.values())
     idle = sum(v["idle"] for v in layers.values())
     return {
-        "measured_with": {"fgsm_epsilon": fgsm_epsilon, "attack_examples": attack_examples,
-                          "split": "test", "idle_threshold": IDLE_THRESHOLD},
+        "measured_with": {"format": MEASUREMENT_FORMAT, "fgsm_epsilon": fgsm_epsilon, "attack_examples": attack_examples,
+                          "split": "test", "idle_threshold": IDLE_THRESHOLD,
+                          "fgsm_multiples": list(FGSM_MULTIPLES),
+                          "moved_threshold": MOVED_THRESHOLD},
         "activation": activation,
         "trainable_parameters": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
         "negative_fraction_examples": int(report.examples),
         "rectifier_channels": channels,
+        "dead_fraction": dead / channels if channels else None,
         "never_positive_fraction": never_positive / channels if channels else None,
         "idle_fraction": idle / learnable if learnable else None,
         "layers": layers,
         **attack,
         "slopes": slopes,
         "fixed_slope": fixed_slope(activation),
+        "flexibility": flexibility(slope_values(model), initial_slopes),
     }
 
 
+def slope_values(model):
+    """{layer: the learned slopes as a float64 array} of the model's PReLU layers."""
+    return {name: np.asarray(v.numpy(), np.float64).ravel()
+            for name, v in slope_variables(model).items()}
+
+
+def flexibility(final, initial):
+    """How much learned slopes adapted: spread of the final slopes over channels and layers (sd),
+    mean absolute distance from their initial values, and the share that moved more than
+    `MOVED_THRESHOLD`. Fixed-slope models (no learned slope) give zeros; None without `initial`."""
+    if not final:
+        return {"spread": 0.0, "mean_shift": 0.0, "moved_share": 0.0, "slopes": 0}
+    if initial is None:
+        return None
+    ends = np.concatenate([final[name] for name in final])
+    starts = np.concatenate([np.broadcast_to(np.asarray(initial[name], np.float64).ravel(),
+                                             final[name].shape) for name in final])
+    shift = np.abs(ends - starts)
+    return {"spread": float(np.std(ends)), "mean_shift": float(np.mean(shift)),
+            "moved_share": float(np.mean(shift > MOVED_THRESHOLD)), "slopes": int(ends.size)}
+
+
 def _layer_entry(layer, slope_stats):
-    """One rectifier layer's measurements: channels, negative fractions, never-positive, dead, idle."""
+    """One rectifier layer's measurements: channels, negative and positive fractions, never-positive,
+    dead (zero gradient on every input), idle."""
     entry = {
         "kind": layer.kind,
         "channels": layer.channels,
         "negative_fraction": [round(float(v), 6) for v in layer.negative_fraction],
+        "positive_fraction": [round(float(v), 6) for v in layer.positive_fraction],
         "never_positive": int(np.sum(layer.positive_fraction == 0)),
         "dead": int(np.sum(layer.dead)),
         "slopes": 0,
@@ -132,6 +184,25 @@ def _layer_entry(layer, slope_stats):
     return entry
 
 
+def unit_tracker(limit=2000, batch_size=256):
+    """The epoch hook of `keras_prelu.training.experiment.train` that records the shares of dead
+    and never-positive rectifier units on the first `limit` test images (epoch 0: at initialisation)."""
+    limit = int(limit)
+
+    def track(model, data, epoch):
+        images = data.eval_dataset(batch_size, split="test").unbatch().take(limit).batch(batch_size)
+        with quiet_retracing():
+            report = diagnostics.measure_negative_fraction(model, images)
+        channels = sum(layer.channels for layer in report.layers.values())
+        dead = sum(int(np.sum(layer.dead)) for layer in report.layers.values())
+        never = sum(int(np.sum(layer.positive_fraction == 0)) for layer in report.layers.values())
+        return {"dead_fraction": dead / channels if channels else None,
+                "never_positive_fraction": never / channels if channels else None,
+                "tracked_examples": int(report.examples)}
+
+    return track
+
+
 def _attack_measurements(model, data, fgsm_epsilon, attack_examples, batch_size):
     """Zero input gradients and the FGSM curve in pixel space, on a fixed test subset."""
     x, y = sample_test_split(data, attack_examples)
@@ -141,12 +212,47 @@ def _attack_measurements(model, data, fgsm_epsilon, attack_examples, batch_size)
         part = slice(start, start + _GRADIENT_CHUNK)
         fraction = diagnostics.zero_input_gradient_fraction(wrapped, x[part], y[part])
         zeros += fraction * len(y[part])
-    epsilons = [0.0, fgsm_epsilon / 2, fgsm_epsilon, 2 * fgsm_epsilon]
+    epsilons = [m * fgsm_epsilon for m in FGSM_MULTIPLES]
     curve = diagnostics.fgsm_accuracy(wrapped, (x, y), epsilons, clip_values=(0.0, 1.0),
                                       batch_size=batch_size)
     return {
         "zero_input_gradient_fraction": zeros / len(y),
         "attack_examples": len(y),
         "fgsm": {"epsilons": curve.epsilons, "accuracy": curve.accuracy},
-        "fgsm_accuracy": curve.accuracy[2],
+        "fgsm_accuracy": curve.accuracy[FGSM_MULTIPLES.index(1.0)],
+    }
+
+
+def initial_slope_values(model, input_shape, num_classes, seed):
+    """{layer: slopes} of zoo model `model` as initialised with `seed` (what training started from)."""
+    keras.utils.set_random_seed(int(seed))
+    return slope_values(experiment.build_model(model, input_shape, num_classes))
+
+
+def bn_prelu_pairs(model):
+    """The BatchNorm -> PReLU pairs of a trained model (scale and slope ranges), as JSON-able dicts."""
+    return [dataclasses.asdict(pair) for pair in diagnostics.find_bn_prelu_pairs(model)]
+
+
+def stability_at_init(model, info, batch):
+    """Zoo model `model` at initialisation (seed 0) on one training batch: the gradient-norm ratio of
+    the first to the last weight layer, the balancing slope a* of its longest chain of weight layers,
+    the end-to-end gain and its status, and the flags of `diagnostics.stability_report`."""
+    keras.utils.set_random_seed(0)
+    net = experiment.build_model(model, info.image_shape, info.num_classes)
+    with quiet_retracing():
+        report = diagnostics.stability_report(
+            net, batch, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    first, last = report.layers[0], report.layers[-1]
+    chain = max(report.chains, key=lambda c: len(c.layers))
+    return {
+        "model": model,
+        "grad_norm_first_last": (first.grad_norm / last.grad_norm) if last.grad_norm else None,
+        "first_layer": first.name, "last_layer": last.name,
+        "longest_chain": len(chain.layers),
+        "balancing_slope": chain.balancing_slope,
+        "negative_path_gain": chain.negative_path_gain,
+        "end_to_end_gain": report.end_to_end_gain,
+        "status": report.end_to_end_status,
+        "flags": list(report.flags),
     }

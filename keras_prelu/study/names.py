@@ -13,6 +13,8 @@ from keras_prelu.utils.validation import check_int, close_matches
 #: Study activation name -> zoo name suffix, in the activation table's order.
 ACTIVATION_SUFFIXES = {spec.name: spec.zoo_suffix for spec in activation_table.ACTIVATIONS}
 DEFAULT_ACTIVATIONS = tuple(ACTIVATION_SUFFIXES)
+#: Seeds of a study unless told otherwise: enough for a t-interval that can exclude 0.
+DEFAULT_SEEDS = 5
 #: The activations whose negative slope is learned.
 LEARNABLE = tuple(spec.name for spec in activation_table.ACTIVATIONS if spec.learnable)
 
@@ -117,3 +119,8 @@ def cell_id(activation, seed):
 def fixed_slope(activation):
     """The negative slope of a fixed-slope activation at inference (None for learnable ones)."""
     return activation_table.inference_slope(activation)
+
+
+def reference_activation(activations):
+    """The activation every other is compared with: ReLU when the study has it, else the first."""
+    return "relu" if "relu" in activations else activations[0]

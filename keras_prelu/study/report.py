@@ -1,70 +1,41 @@
-"""The study's Markdown report: the command at the top, one row per activation, per-seed and
-per-layer tables, the step-time rounds, the figures and the environment.
+"""The study's Markdown report, generated from the `summary` section it writes into study.json:
+the command at the top, the comparison table with the classic claims checked, then per-layer,
+dead-units, robustness, stability, per-seed and speed tables, the figures and the environment.
 
-    write_report("runs/study")        # figures and runs/study/report.md of a finished study
+    write_report("runs/study")        # summary, figures and runs/study/report.md of a finished study
 """
 
 import os
 import pathlib
 import platform
 
-import numpy as np
-
-from keras_prelu.study.aggregate import activation_rows
+from keras_prelu.study import tables
+from keras_prelu.study.aggregate import summarize
 from keras_prelu.study.cells import REPORT_FILE, Study, cell_results, now
 from keras_prelu.study.figures import make_figures
-from keras_prelu.study.measurements import IDLE_THRESHOLD
+from keras_prelu.study.measurements import IDLE_THRESHOLD, MOVED_THRESHOLD, TRACKED_EXAMPLES
 from keras_prelu.utils.files import atomic_write_text
 
-DASH = "–"
-MAIN_COLUMNS = ("activation", "test accuracy (mean ± sd)", "never-positive units", "idle slopes",
-                "parameters", "step time", "vs ReLU", "final slopes: mean [min, max]",
-                "zero input gradients")
+# Re-exported: the report's number formats.
+format_percent = tables.format_percent
+format_interval = tables.format_interval
+
 _FIGURE_TITLES = {
-    "activations": "Activation functions and their derivatives",
-    "loss_curves": "Loss and accuracy per epoch (mean over seeds; test = the test split)",
-    "fgsm": "FGSM accuracy against ε (mean over seeds)",
+    "activations": "Activation functions and their derivatives (learned mean slopes; RReLU's "
+                   "training range shaded)",
+    "loss_curves": "Loss and accuracy per epoch (mean over seeds, band = 95% interval; "
+                   "dashed = train, solid = test split)",
+    "dead_units": "Dead and never-positive units per epoch (epoch 0 = initialisation; mean over "
+                  "seeds, band = 95% interval)",
+    "fgsm": "FGSM accuracy against ε (mean over seeds, error bars = 95% interval)",
 }
 
 
-# -- formatting ---------------------------------------------------------------------------------
 def plural(count, word):
     """"1 epoch", "3 epochs"."""
     return f"{count:g} {word}" + ("" if count == 1 else "s")
 
 
-def format_percent(value, digits=2):
-    """A fraction as a percentage ("12.34%"), a dash for None."""
-    return DASH if value is None else f"{100 * value:.{digits}f}%"
-
-
-def format_accuracy(pair):
-    """A (mean, sd) pair of accuracies as "85.00% ± 5.00" (no spread without sd), a dash without mean."""
-    mean, sd = pair
-    if mean is None:
-        return DASH
-    return f"{100 * mean:.2f}%" + (f" ± {100 * sd:.2f}" if sd is not None else "")
-
-
-def format_slopes(row):
-    """A row's final slopes: pooled learned "mean [min, max]", or the fixed inference slope."""
-    if row["slopes"] is not None:
-        s = row["slopes"]
-        return f"{s['mean']:.3f} [{s['min']:.3f}, {s['max']:.3f}]"
-    if row["activation"] == "rrelu":
-        return f"{row['fixed_slope']:.3f} (fixed at inference)"
-    return f"{row['fixed_slope']:g} (fixed)"
-
-
-def _idle_percent(value):
-    return DASH if value is None else format_percent(value)
-
-
-def _table_row(cells):
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-# -- sections -----------------------------------------------------------------------------------
 def _command_lines(commands):
     lines = ["Command:", "", "```", commands[0]["command"], "```", ""]
     if len(commands) > 1:
@@ -75,9 +46,12 @@ def _command_lines(commands):
 
 
 def _setup_line(settings, dataset):
+    steps = settings.get("steps_per_epoch")
+    budget = plural(settings["epochs"], "epoch") + (f" of {plural(steps, 'step')}" if steps else "")
+    preset = f"Preset `{settings['preset']}`. " if settings.get("preset") else ""
     return (
-        f"Same architecture, seeds {', '.join(map(str, settings['seeds']))}, data order and budget "
-        f"for every activation: recipe `{settings['recipe']}`, {plural(settings['epochs'], 'epoch')}, batch "
+        f"{preset}Same architecture, seeds {', '.join(map(str, settings['seeds']))}, data order and "
+        f"budget for every activation: recipe `{settings['recipe']}`, {budget}, batch "
         f"{settings['batch_size']}, peak learning rate {settings['learning_rate']:g}, warmup "
         f"{plural(settings['warmup_epochs'], 'epoch')}. Dataset `{dataset['name']}` ({dataset['source']}): "
         f"{dataset['train_examples']} training and {dataset['test_examples']} test images. "
@@ -85,129 +59,53 @@ def _setup_line(settings, dataset):
     )
 
 
-def _main_table(rows, eps):
-    lines = [
-        _table_row([*MAIN_COLUMNS, f"FGSM accuracy (ε={eps:g})"]),
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
-    ]
-    for row in rows:
-        step = DASH if row["step_seconds"] is None else f"{1000 * row['step_seconds']:.2f} ms"
-        ratio = DASH if row["step_vs_relu"] is None else f"{row['step_vs_relu']:.2f}x"
-        lines.append(_table_row([
-            row["activation"], format_accuracy(row["test_accuracy"]),
-            format_percent(row["never_positive"]), _idle_percent(row["idle"]),
-            f"{row['parameters']:,}", step, ratio, format_slopes(row),
-            format_percent(row["zero_gradient"]), format_accuracy(row["fgsm_accuracy"]),
-        ]))
-    return lines
-
-
-def _step_time_note(timing, environment):
+def _speed_note(summary, environment):
+    timing = summary.get("timing")
     if not timing:
-        return "- step time: not measured (timing switched off)."
+        return "- speed: not measured (--timing-steps 0)."
     load = timing.get("load_average")
     return (
-        f"- step time: one training step (forward, backward, update) on a batch of "
-        f"{timing['batch_size']}, the fastest of {timing['rounds']} interleaved rounds of "
-        f"{timing['steps']} steps after compilation, on {environment.get('device', 'CPU')} "
+        f"- speed: measured in its own phase after training: {timing['rounds']} rounds, each "
+        f"running {timing['steps']} training steps (forward, backward, update) and {timing['steps']} "
+        f"inference steps on one batch of {timing['batch_size']} for every activation, in "
+        f"alternating order; each figure is the median over rounds of the same-round ratio to "
+        f"{summary['reference']}, with the interquartile range, on {environment.get('device', 'CPU')} "
         f"({timing.get('cpu_count')} cores"
-        + (f", load average {load[0]:.1f} when measured" if load else "") + "); "
-        "vs ReLU: ratio to ReLU's time."
+        + (f", load average {load[0]:.1f} when measured" if load else "") + "). Never a fastest-of."
     )
 
 
-def _column_notes(n_seeds, attack_n, eps, timing, environment):
+def _notes(summary, settings, attack_n, environment):
+    n = len(settings["seeds"])
     return [
-        "Columns:",
-        f"- test accuracy: mean over {n_seeds} seed(s) ± sample standard deviation"
-        + (" (one seed: no spread)" if n_seeds == 1 else "") + ".",
-        "- never-positive units: share of rectifier channels whose input is never positive on the "
-        "test split. For ReLU these units are dead (output and gradient zero); with a negative "
-        "slope they still pass a gradient scaled by it.",
-        f"- idle slopes: share of learnable slopes whose inputs are negative less than "
-        f"{IDLE_THRESHOLD:.0%} of the time on the test split (a slope only learns from negative "
-        "inputs; a per-channel slope sees its channel, a shared slope its whole layer); – for "
-        "fixed slopes.",
-        "- parameters: trainable parameters.",
-        _step_time_note(timing, environment),
-        "- final slopes: the learned negative slopes of all PReLU layers after training, pooled over "
-        "channels, layers and seeds (mean, then min and max); fixed slopes as used at inference.",
-        f"- zero input gradients: share of exactly-zero entries of d(loss)/d(pixel) on {attack_n} "
-        "test images (mean over seeds). A pixel's gradient is exactly zero only when every path "
-        "from it is blocked; in an MLP every pixel reaches every first-layer unit, so that takes "
-        "all of them being inactive for the image.",
-        f"- FGSM accuracy: accuracy on the same {attack_n} test images after one fast-gradient-sign "
-        f"step of ε={eps:g} in [0, 1] pixel units (clipped to [0, 1]), mean ± sd over seeds.",
+        "How to read it:",
+        f"- every interval is a 95% Student-t interval over the {n} seeds (mean [low, high]); "
+        f"\"accuracy vs {summary['reference']}\" is the paired difference (same seed = same "
+        "initialisation and data order) in percentage points, and \"no measurable difference\" "
+        "means its interval includes 0.",
+        "- dead units: share of rectifier units whose output gradient is zero on every test input "
+        "(never positive and a zero negative slope: every such ReLU unit, a PReLU unit only if its "
+        "slope learned exactly 0). Never-positive units with a non-zero slope still learn.",
+        f"- flexibility: how much the learned slopes adapted: the share that ended more than "
+        f"{MOVED_THRESHOLD:g} from their initial value, the mean distance from it, and the spread "
+        "(sd) over channels and layers; fixed and random slopes are 0 by definition.",
+        _speed_note(summary, environment),
+        f"- robustness: accuracy on {attack_n} test images after one fast-gradient-sign step of ε "
+        "in [0, 1] pixel units (clipped to [0, 1]); zero input gradients: share of exactly-zero "
+        "entries of d(loss)/d(pixel) on the same images.",
+        f"- idle slopes (per layer): learnable slopes whose inputs are negative less than "
+        f"{IDLE_THRESHOLD:.0%} of the time.",
     ]
-
-
-def _per_seed_table(results):
-    lines = [
-        "## Per seed",
-        "",
-        "| activation | seed | test accuracy | final train accuracy | epochs | training time "
-        "| images/s (median epoch) | never-positive | idle | zero input gradients "
-        "| attack subset: clean accuracy | FGSM |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for activation, cells in results.items():
-        for cell in cells:
-            res, m = cell["card"]["results"], cell["measurements"]
-            lines.append(_table_row([
-                activation, cell["seed"], format_percent(res["test_accuracy"]),
-                format_percent(res.get("final_train_accuracy")), res["epochs"],
-                f"{res['training_seconds']:.1f} s", f"{res['median_images_per_second']:,.0f}",
-                format_percent(m["never_positive_fraction"]), _idle_percent(m["idle_fraction"]),
-                format_percent(m["zero_input_gradient_fraction"]),
-                format_percent(m["fgsm"]["accuracy"][0]), format_percent(m["fgsm_accuracy"]),
-            ]))
-    return lines
-
-
-def _layer_row(activation, name, cells):
-    per_seed = [c["measurements"]["layers"][name] for c in cells]
-    mean_negative = float(np.mean([np.mean(p["negative_fraction"]) for p in per_seed]))
-    slope_stats = [s for s in (c["measurements"]["slopes"].get(name) for c in cells) if s]
-    slope = (f"{np.mean([s['mean'] for s in slope_stats]):.3f} "
-             f"[{min(s['min'] for s in slope_stats):.3f}, "
-             f"{max(s['max'] for s in slope_stats):.3f}]") if slope_stats else DASH
-    idle = (f"{np.mean([p['idle'] for p in per_seed]):g} of {per_seed[0]['slopes']}"
-            if per_seed[0]["slopes"] else DASH)
-    return _table_row([activation, name, per_seed[0]["channels"], f"{mean_negative:.3f}",
-                       f"{np.mean([p['never_positive'] for p in per_seed]):g}", idle, slope])
-
-
-def _per_layer_table(results):
-    lines = [
-        "## Per layer (mean over seeds)",
-        "",
-        "| activation | layer | channels | mean negative fraction | never-positive channels "
-        "| idle slopes | final slopes: mean [min, max] |",
-        "|---|---|---:|---:|---:|---:|---|",
-    ]
-    for activation, cells in results.items():
-        for name in cells[0]["measurements"]["layers"]:
-            lines.append(_layer_row(activation, name, cells))
-    return lines
-
-
-def _timing_table(activations, timing):
-    lines = ["## Step time rounds", "",
-             "| activation | " + " | ".join(f"round {i + 1}" for i in range(timing["rounds"])) + " |",
-             "|---|" + "---:|" * timing["rounds"]]
-    for activation in activations:
-        values = timing["seconds_per_step"].get(activation, [])
-        lines.append(f"| {activation} | " + " | ".join(f"{1000 * v:.2f} ms" for v in values) + " |")
-    return lines
 
 
 def _figure_title(label):
     if label.startswith("slopes_"):
         return (f"{label[len('slopes_'):]}: slope per layer and epoch (epoch 0 = initial; "
-                "mean over seeds, band = min to max)")
+                "left: mean over seeds, right: min and max)")
     if label.startswith("negative_fraction_"):
-        return (f"{label[len('negative_fraction_'):]}: per-channel fraction of negative inputs "
-                "per layer (test split, all seeds)")
+        return (f"{label[len('negative_fraction_'):]}: per-channel share of negative inputs per "
+                "layer (test split, all seeds); never-positive channels in a separate bar, nearly "
+                "dead (≥ 99%) stacked in grey")
     return _FIGURE_TITLES.get(label, label)
 
 
@@ -233,37 +131,62 @@ def _environment_lines(environment, created):
     ]
 
 
-# -- the report ---------------------------------------------------------------------------------
-def report_markdown(study, rows, figures):
-    """The Markdown text of a loaded study's report, from its `activation_rows` and `figures`."""
+def _section(title, body, intro=None):
+    if not body:
+        return []
+    return ["", f"## {title}", ""] + ([intro, ""] if intro else []) + body
+
+
+def _diverged_lines(summary):
+    if not summary.get("diverged"):
+        return []
+    return ["", "Diverged cells (left out of every figure above):", ""] + [
+        f"- {cid}: {error}" for cid, error in summary["diverged"].items()]
+
+
+def report_markdown(study, summary, figures, results=None):
+    """The Markdown text of a loaded study's report, from its `summary` and `figures`."""
     state = study.state
     settings = state["settings"]
-    results = cell_results(study)
+    results = results if results is not None else cell_results(study)
     first = next(iter(results.values()))[0]
     environment = first["card"].get("environment", {})
-    eps = settings["fgsm_epsilon"]
-    timing = state.get("timing")
     attack_n = first["measurements"]["attack_examples"]
     lines = [f"# Activation study: {settings['architecture']} on {settings['dataset']}", ""]
     lines += _command_lines(state["commands"])
     lines += [_setup_line(settings, first["card"]["dataset"]), ""]
-    lines += _main_table(rows, eps)
-    lines += [""] + _column_notes(len(settings["seeds"]), attack_n, eps, timing, environment)
-    lines += [""] + _per_seed_table(results)
-    lines += [""] + _per_layer_table(results)
-    if timing:
-        lines += [""] + _timing_table(settings["activations"], timing)
+    lines += tables.comparison_table(summary, settings["fgsm_epsilon"])
+    lines += ["", "What the classic table claims, and whether this run's figures agree:", ""]
+    lines += tables.claims_lines(summary)
+    lines += _diverged_lines(summary)
+    lines += [""] + _notes(summary, settings, attack_n, environment)
+    lines += _section("Slopes and units per layer (mean over seeds)", tables.per_layer_table(results))
+    lines += _section("Dead units per epoch", tables.dead_over_epochs_table(summary),
+                      f"Share of rectifier units with zero gradient on the first {TRACKED_EXAMPLES} "
+                      "test images, mean over seeds; epoch 0 is the initialisation.")
+    lines += _section("Robustness: FGSM accuracy per ε", tables.robustness_table(summary))
+    lines += _section("Stability at initialisation", tables.stability_table(summary),
+                      "Each activation's model as initialised (seed 0) on one training batch "
+                      "(keras_prelu.diagnostics.stability_report).")
+    lines += _section("BatchNorm / PReLU pairs", tables.bn_pairs_lines(results))
+    lines += _section("Per seed", tables.per_seed_table(results))
+    if summary.get("timing"):
+        lines += _section("Speed rounds", tables.speed_rounds_table(state["timing"], summary["reference"]))
     lines += [""] + _figure_lines(study.path, figures)
     lines += _environment_lines(environment, state["created"])
     return "\n".join(lines)
 
 
 def write_report(path):
-    """Figures and `report.md` of a finished study directory; {"report", "figures", "rows"}."""
+    """The summary (saved in study.json), figures and `report.md` of a finished study directory;
+    {"report", "figures", "summary"}."""
     study = Study(path)
     study.load()
-    rows = activation_rows(cell_results(study), study.state.get("timing"))
+    results = cell_results(study)
+    summary = summarize(results, study.state)
+    study.state["summary"] = summary
+    study.save()
     figures = make_figures(study)
-    text = report_markdown(study, rows, figures)
+    text = report_markdown(study, summary, figures, results)
     report = atomic_write_text(study.path / REPORT_FILE, text)
-    return {"report": pathlib.Path(report), "figures": figures, "rows": rows}
+    return {"report": pathlib.Path(report), "figures": figures, "summary": summary}

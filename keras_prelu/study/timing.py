@@ -1,11 +1,20 @@
-"""The training step time of each activation, measured once per study after training.
+"""The step times of each activation, measured once per study in their own phase after training.
 
-    times, steps = time_steps("mlp3x256", ["relu", "prelu"], data, recipe, rounds=5)
+    timing = time_steps("mlp3x256", ["relu", "prelu"], data, recipe, rounds=7)
+    timing["train"]["prelu"]         # seconds per training step, one value per round
+    timing["inference"]["prelu"]     # seconds per inference step (training=False), per round
 
-Every activation's model is compiled, then `steps` steps on one fixed batch
-are timed in `rounds` interleaved rounds; the study reports the minimum per
-activation (noise from other processes only ever adds time).
+Every activation's model is built and compiled first; then each round runs
+`steps` training steps and `steps` inference steps of every model on one fixed
+batch, the activations in alternating order, so all see the same machine load
+(after one uncounted warm-up round).
+The study reports, per activation, the median over rounds of the same-round
+ratio to the reference activation, with its interquartile range
+(`round_ratios`): never the fastest round, which only measures luck on a shared
+machine.
 """
+
+import time
 
 import keras
 import tensorflow as tf
@@ -25,41 +34,75 @@ def reset_session():
     keras.backend.clear_session()
 
 
-def _compiled_trainers(architecture, activations, data, recipe, dataset, seed, jit_compile):
-    """{activation: Trainer} with each model compiled, and {activation: seconds per step} of a probe."""
-    trainers, probe = {}, {}
+class _Contender:
+    """One activation's compiled model: a training step and an inference step on a fixed batch."""
+
+    def __init__(self, net, optimizer, dataset, images, jit_compile):
+        self.trainer = Trainer(net, optimizer, jit_compile=jit_compile, steps_per_execution="auto")
+        self.dataset = dataset
+        self.images = images
+        self._infer = tf.function(lambda x: net(x, training=False))
+
+    def train(self, steps):
+        return self.trainer.train_epoch(self.dataset, steps)["seconds"] / steps
+
+    def infer(self, steps):
+        self._infer(self.images).numpy()
+        start = time.perf_counter()
+        for _ in range(steps):
+            output = self._infer(self.images)
+        output.numpy()
+        return (time.perf_counter() - start) / steps
+
+
+def _contenders(architecture, activations, data, recipe, batch, seed, jit_compile):
+    """{activation: _Contender} compiled and warmed up, and {activation: training seconds per step}."""
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    contenders, probe = {}, {}
     for activation in activations:
         keras.utils.set_random_seed(seed)
         net = experiment.build_model(model_name(architecture, activation), data.info.image_shape,
                                      data.info.num_classes)
         optimizer = recipe.make_optimizer(data.steps_per_epoch(recipe.batch_size))
-        trainer = Trainer(net, optimizer, jit_compile=jit_compile, steps_per_execution="auto")
-        trainer.train_epoch(dataset, _PROBE_STEPS)  # traces and compiles
-        probe[activation] = trainer.train_epoch(dataset, _PROBE_STEPS)["seconds"] / _PROBE_STEPS
-        trainers[activation] = trainer
-    return trainers, probe
+        contender = _Contender(net, optimizer, dataset, batch[0], jit_compile)
+        contender.train(_PROBE_STEPS)  # traces and compiles
+        contender.infer(_PROBE_STEPS)
+        probe[activation] = contender.train(_PROBE_STEPS)
+        contenders[activation] = contender
+    return contenders, probe
 
 
-def time_steps(architecture, activations, data, recipe, steps="auto", rounds=5, seed=0,
+def time_steps(architecture, activations, data, recipe, steps="auto", rounds=7, seed=0,
                jit_compile="auto", round_seconds=1.0):
-    """Seconds per training step for each activation: ({activation: [one value per round]}, steps).
+    """Seconds per training and per inference step of each activation, one value per round:
+    {"train": {activation: [...]}, "inference": {activation: [...]}, "steps": int}.
 
-    Each model is built and compiled first (a warm-up call traces it); then
-    `rounds` rounds run `steps` steps of each model on one fixed batch, in
-    alternating order, so every activation sees the same machine load.
-    `steps="auto"` sizes a round of the slowest model to about `round_seconds`.
+    `steps="auto"` sizes the training part of a round of the slowest model to
+    about `round_seconds`; inference runs the same number of steps.
     """
     batch = next(iter(data.train_dataset(recipe.batch_size, epoch=0, seed=seed)))
-    dataset = tf.data.Dataset.from_tensors(batch).repeat()
     with quiet_retracing():
-        trainers, probe = _compiled_trainers(architecture, activations, data, recipe, dataset, seed,
-                                             jit_compile)
+        contenders, probe = _contenders(architecture, activations, data, recipe, batch, seed,
+                                        jit_compile)
         if steps == "auto":
             steps = int(min(_MAX_AUTO_STEPS, max(5, round(round_seconds / max(probe.values())))))
-        times = {activation: [] for activation in activations}
+        train = {activation: [] for activation in activations}
+        inference = {activation: [] for activation in activations}
+        for activation in activations:  # one uncounted round: the first calls still warm up
+            contenders[activation].train(steps)
+            contenders[activation].infer(steps)
         for round_ in range(rounds):
             order = activations if round_ % 2 == 0 else list(reversed(activations))
             for activation in order:
-                result = trainers[activation].train_epoch(dataset, steps)
-                times[activation].append(result["seconds"] / steps)
-    return times, steps
+                train[activation].append(contenders[activation].train(steps))
+                inference[activation].append(contenders[activation].infer(steps))
+    return {"train": train, "inference": inference, "steps": steps}
+
+
+def round_ratios(seconds, reference):
+    """{activation: [seconds / the reference's seconds in the same round]} (empty without the reference)."""
+    base = seconds.get(reference)
+    if not base:
+        return {}
+    return {activation: [value / ref for value, ref in zip(values, base, strict=True)]
+            for activation, values in seconds.items()}

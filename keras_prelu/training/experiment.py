@@ -181,6 +181,7 @@ class _Session:
     seconds: float = 0.0
     sessions: int = 1
     jit_choice: xla_choice.Choice = None
+    epoch_hook: object = None
 
     @property
     def xla_decision(self):
@@ -291,6 +292,7 @@ def _train_one_epoch(session, epoch, bar, summaries):
         "val_accuracy": val["accuracy"], "lr": lr, "epoch_seconds": result["seconds"],
         "images_per_second": result["images_per_second"]}, slopes)
     session.seconds += result["seconds"] + val["seconds"]
+    _track(session, epoch + 1)
     rng_state = {"seed": int(settings.seed), "next_data_epoch": epoch + 1,
                  "tf_global_generator": tf.random.get_global_generator().state.numpy().tolist()}
     session.run_dir.save_checkpoint(session.model, trainer.optimizer, {
@@ -307,6 +309,19 @@ def _train_one_epoch(session, epoch, bar, summaries):
     )
     summaries.write("validation", epoch + 1, {"loss": val["loss"], "accuracy": val["accuracy"]})
     bar.end(result, session.steps, val=val, lr=lr, note=f"checkpoint {epoch + 1}")
+
+
+def _track(session, epoch):
+    """Record what the session's `epoch_hook` measures after `epoch` epochs (0: at initialisation)
+    in the history's "tracked" section, {"epoch": [...], name: [...]}; kept with the checkpoints."""
+    if session.epoch_hook is None:
+        return
+    measured = session.epoch_hook(session.model, session.data, epoch)
+    tracked = session.history.setdefault("tracked", {"epoch": []})
+    before = len(tracked["epoch"])
+    tracked["epoch"].append(int(epoch))
+    for name, value in measured.items():
+        tracked.setdefault(name, [None] * before).append(value)
 
 
 def _evaluate_explained(session, epoch):
@@ -359,6 +374,8 @@ def _train_epochs(session, stream, progress_every):
     if session.start_epoch and writer:
         stream.write(f"resumed {session.run_dir} after epoch {session.start_epoch} "
                      f"(step {session.trainer.iterations})\n")
+    if session.start_epoch == 0:
+        _track(session, 0)
     for epoch in range(session.start_epoch, epochs):
         bar.start(epoch)
         _train_one_epoch(session, epoch, bar, summaries)
@@ -395,12 +412,14 @@ def _finish(session, command):
     }
 
 
-def run(settings, out=None, resume=False, progress_every=10.0, stream=None, command=None):
+def run(settings, out=None, resume=False, progress_every=10.0, stream=None, command=None,
+        epoch_hook=None):
     """Train as `settings` (a `TrainSettings`) say into run directory `out`; see `train`."""
     run_dir = _run_dir(settings, out, resume)
     with _ownership(run_dir):  # before any other work: one process per run directory
         try:
             session = _prepare(_resolve_settings(settings, run_dir, resume), run_dir)
+            session.epoch_hook = epoch_hook
             _build(session)
             _restore_or_start(session, resume)
             _train_epochs(session, stream or sys.stderr, progress_every)
@@ -420,7 +439,7 @@ def _out_of_space_message(run_dir):
 
 
 def train(model, dataset=None, recipe=None, *, out=None, resume=False, progress_every=10.0,
-          stream=None, command=None, **settings):
+          stream=None, command=None, epoch_hook=None, **settings):
     """Train zoo model `model` on `dataset` with `recipe` (overrides as keywords) into run directory `out`.
 
     Keywords are the fields of `TrainSettings` (epochs, batch_size,
@@ -431,13 +450,17 @@ def train(model, dataset=None, recipe=None, *, out=None, resume=False, progress_
     with `resume=True`, the run's saved ones. Checkpoints every epoch; the
     final model, history and model card at the end. Returns a dict with
     `run_dir`, `test_accuracy`, `test_loss`, `epochs`, `history`, `seconds`.
+
+    `epoch_hook(model, data, epoch)`, when given, is called at initialisation
+    (epoch 0) and after every epoch; the JSON-able dict it returns is recorded
+    in `history["tracked"]` (one list per key, beside "epoch").
     """
     try:
         given = TrainSettings(model=model, dataset=dataset, recipe=recipe, **settings)
     except TypeError as error:
         raise TypeError(f"train() {str(error).split('() ', 1)[-1]}") from None
     return run(given, out=out, resume=resume, progress_every=progress_every, stream=stream,
-               command=command)
+               command=command, epoch_hook=epoch_hook)
 
 
 def evaluate(run_dir, dataset=None, *, data_dir=None, download=True, batch_size=256, split="test",
