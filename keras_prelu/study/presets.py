@@ -43,9 +43,10 @@ PRESETS = {
     for preset in (
         Preset(
             name="dying-relu",
-            shows="ReLU units dying: a 30-layer MLP trained with a learning rate high enough "
-            "(AdamW 3e-3) to push ReLU units into never being positive; leaky and learnable "
-            "slopes keep a gradient",
+            shows="dead ReLU units: in a 30-layer MLP a large share of the ReLU units is never "
+            "positive on any test image, from initialisation on (deep ReLU stacks map all inputs "
+            "to similar representations), and a high learning rate (AdamW 3e-3) does not revive "
+            "them; leaky and learnable slopes keep every unit's gradient",
             model="mlp30x128", dataset="digits", seeds=5, epochs=10, learning_rate=3e-3,
             budget="about 8-10 minutes on 2 CPU cores", needs="nothing (bundled digits)",
         ),
