@@ -132,15 +132,27 @@ def _flexibility(entries):
         flex = entry.get("flexibility")
         if flex is None:
             return "not measured", "initial slopes not recorded"
-        moved = flex["moved_share"]["mean"]
-        spread = flex["spread"]["mean"]
-        found.append(f"{activation} moved {_pct(moved)}, spread {spread:.3f}")
+        moved, shift = flex["moved_share"]["mean"], flex["mean_shift"]
+        found.append(f"{activation} mean shift {shift['mean']:.3f}, moved {_pct(moved)}")
         claim = CLAIMS["flexibility"].get(activation)
         if claim == "none":
-            verdicts.append("agrees" if moved == 0 else "disagrees")
+            verdicts.append("agrees" if shift["mean"] == 0 else "disagrees")
         elif claim in ("high", "some"):
-            verdicts.append("agrees" if moved and moved > 0 else "disagrees")
-    return _combine(verdicts), "slopes that moved more than the threshold: " + "; ".join(found)
+            verdicts.append(_adapted(shift))
+    detail = ("mean distance of the final slopes from their initial value, and the share that moved "
+              "more than 0.05: " + "; ".join(found) + "; a learned slope adapted when the interval "
+              "of its mean shift excludes 0")
+    return _combine(verdicts), detail
+
+
+def _adapted(shift):
+    """"agrees" when the slopes measurably moved (interval above 0), "disagrees" when they did not
+    move at all, else "cannot tell"."""
+    if shift["mean"] is None or shift["mean"] <= 0:
+        return "disagrees"
+    if not shift.get("ci95"):
+        return "cannot tell"
+    return "agrees" if shift["ci95"][0] > 0 else "cannot tell"
 
 
 def _combine(verdicts):
