@@ -553,7 +553,7 @@ def test_presets_are_data_and_fill_only_what_is_unset():
     assert merged["model"] == "mlp30x128" and merged["epochs"] == 3
     assert merged["seeds"] == 5 and merged["learning_rate"] == 0.01
     assert presets.resolve(None, {"epochs": 3}) == {"epochs": 3}
-    assert presets.preset("cnn").settings()["steps_per_epoch"] == 30
+    assert presets.preset("cnn").settings()["steps_per_epoch"] == 25
     with pytest.raises(study.StudyError, match="unknown preset 'dying_relu' .did you mean dying-relu"):
         presets.preset("dying_relu")
     for preset in study.PRESETS.values():

@@ -54,8 +54,8 @@ PRESETS = {
             name="cnn",
             shows="a CIFAR-style ResNet-20 on real images (Fashion-MNIST): accuracy, slopes, "
             "dead units and robustness of a convolutional network with BatchNorm",
-            model="resnet20", dataset="fashion_mnist", seeds=5, epochs=2, steps_per_epoch=30,
-            recipe="default", learning_rate=3e-3, attack_examples=1000,
+            model="resnet20", dataset="fashion_mnist", seeds=5, epochs=2, steps_per_epoch=25,
+            recipe="default", learning_rate=3e-3, attack_examples=500,
             budget="about 30 minutes on 2 CPU cores",
             needs="Fashion-MNIST prepared for TFDS (--data-dir ../shared/data/tensorflow_datasets)",
         ),
