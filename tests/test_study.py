@@ -546,7 +546,7 @@ def test_presets_are_data_and_fill_only_what_is_unset():
     from keras_prelu.study import presets
 
     dying = presets.preset("dying-relu")
-    assert dying.settings() == {"model": "mlp30x128", "dataset": "digits", "seeds": 5, "epochs": 10,
+    assert dying.settings() == {"model": "mlp30x128", "dataset": "digits", "seeds": 5, "epochs": 8,
                                 "recipe": "default", "learning_rate": 3e-3}
     merged = presets.resolve("dying-relu", {"model": None, "epochs": 3, "seeds": None,
                                             "learning_rate": 0.01})
