@@ -13,7 +13,12 @@
   masking and robustness curves.
 - `keras_prelu.diagnostics.plots` (needs matplotlib, loaded on first use).
 
-All functions take Functional or Sequential Keras models.
+All functions take Functional or Sequential Keras models, on the TensorFlow,
+JAX and PyTorch backends of Keras (TensorFlow is imported only where it is
+used: on TensorFlow the passes are compiled `tf.function`s; elsewhere they run
+batch by batch, with gradients from `_gradients` and jitted on JAX). Data is
+NumPy (`x`, `(x, y)`) everywhere, or a `tf.data.Dataset` where TensorFlow is
+installed. TensorBoard event files (`log_dir=`) need TensorFlow.
 """
 
 import importlib

@@ -59,6 +59,13 @@ def functional_view(model):
     return view
 
 
+def input_structure(model):
+    """The symbolic inputs of a Functional model as it was built (a tensor, a list, a dict), so
+    that a model built from them expects the inputs the model expects."""
+    structure = getattr(model, "_inputs_struct", None)
+    return list(model.inputs) if structure is None else structure
+
+
 def _producer(tensor):
     history = getattr(tensor, "_keras_history", None)
     if history is None or history.operation is None:
@@ -167,7 +174,7 @@ def collect_taps(model, select, where="input", prefix=""):
             inner = collect_taps(layer, select, where, prefix=name + "/")
             if inner:
                 inner_view = functional_view(layer)
-                probe = keras.Model(inner_view.inputs, [t for _, _, t in inner])
+                probe = keras.Model(input_structure(inner_view), [t for _, _, t in inner])
                 args = node.input_tensors
                 outputs = probe(args[0] if len(args) == 1 else list(args))
                 if not isinstance(outputs, (list, tuple)):
@@ -196,7 +203,7 @@ def tap_model(model, select, where="input", with_outputs=False):
         tensors = list(view.outputs) + tensors
     if not tensors:
         return None, [], []
-    probe = keras.Model(view.inputs, tensors, name=f"{view.name}_probe")
+    probe = keras.Model(input_structure(view), tensors, name=f"{view.name}_probe")
     return probe, [n for n, _, _ in taps], [lyr for _, lyr, _ in taps]
 
 
@@ -297,3 +304,37 @@ def _input_name(tensor):
     if history is not None and history.operation is not None:
         return history.operation.name
     return None
+
+
+def _takes_training(operation):
+    """Whether a call of `operation` gets the `training` flag (as Keras's Functional passes it)."""
+    names = getattr(operation, "_call_context_args", None)
+    if names is None:  # Keras before 3.10
+        return bool(getattr(operation, "_call_has_training_arg", False))
+    return "training" in names
+
+
+def evaluate(graph, inputs, training=None, edit=None):
+    """Run the calls of a `Graph` on concrete `inputs` with the model's own layers.
+
+    Computes what calling the Functional model computes, call by call, so that
+    `edit(node, outputs)` can replace a call's outputs before later calls read
+    them (the diagnostics add zero perturbations there: their gradients are the
+    gradients with respect to the call's outputs). `inputs` is the flat list of
+    the model's inputs. Returns the flat list of its outputs.
+    """
+    values = {
+        id(t): keras.ops.convert_to_tensor(v, dtype=t.dtype)
+        for t, v in zip(graph.inputs, inputs, strict=True)
+    }
+    for node in graph.nodes:
+        args, kwargs = node.arguments.fill_in(values)
+        operation = node.operation
+        if training is not None and _takes_training(operation):
+            kwargs["training"] = training
+        outputs = operation(*args, **kwargs)
+        if edit is not None:
+            outputs = edit(node, outputs)
+        for old, new in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
+            values[id(old)] = new
+    return [values[id(t)] for t in graph.outputs]

@@ -47,10 +47,11 @@ class Rectifier:
 
 
 def to_numpy(value, dtype="float64"):
-    """A NumPy copy of a tensor or Keras variable (via `.numpy()`: `np.array(tf.Variable)` warns under numpy 2)."""
+    """A NumPy copy of a tensor or Keras variable, on every backend (a TensorFlow value via
+    `.numpy()`: `np.array(tf.Variable)` warns under numpy 2; a PyTorch one detached)."""
     if isinstance(value, keras.Variable):
         value = value.value
-    if hasattr(value, "numpy"):
+    if keras.backend.backend() == "tensorflow" and hasattr(value, "numpy"):
         return np.asarray(value.numpy(), dtype=dtype)
     return np.asarray(keras.ops.convert_to_numpy(value), dtype=dtype)
 

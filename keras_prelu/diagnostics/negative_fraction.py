@@ -17,8 +17,8 @@ import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from keras_prelu.utils.backends import is_tensorflow
 from keras_prelu.utils.models import all_layers, variables_are_finite
 from keras_prelu.utils.validation import check_int, check_number
 from keras_prelu.diagnostics import _data, _graph, _kinds
@@ -154,7 +154,9 @@ class NegativeFractionReport:
 
 
 class _Counter:
-    """A probe model to every rectifier input and a compiled counting pass over a dataset."""
+    """A probe model to every rectifier input and a counting pass over the data: on TensorFlow
+    one compiled pass over a `tf.data.Dataset`, elsewhere one `predict_on_batch` of the probe
+    per NumPy batch (compiled by Keras on JAX), counted in NumPy."""
 
     def __init__(self, model):
         def select(layer):
@@ -178,9 +180,31 @@ class _Counter:
                     f"input is unknown. Received: layer={name!r}, input_shape={shape}"
                 )
         self.channels = [shape[axis] for shape, axis in zip(shapes, self.axes, strict=True)]
-        self._count = self._build()
+        self._count = self._build() if is_tensorflow() else self._count_batches
+
+    def _count_batches(self, batches):
+        """The counts of `_build`'s compiled pass, on any backend, as NumPy int64 arrays."""
+        negatives = [np.zeros((c,), np.int64) for c in self.channels]
+        positives = [np.zeros((c,), np.int64) for c in self.channels]
+        sizes = [0] * len(self.channels)
+        examples = 0
+        for x, _, _ in batches:
+            outputs = self.probe.predict_on_batch(x)
+            if not isinstance(outputs, (list, tuple)):
+                outputs = [outputs]
+            for i, value in enumerate(outputs):
+                value = np.asarray(value)
+                reduce = tuple(a for a in range(value.ndim) if a != self.axes[i])
+                threshold = np.asarray(self.rectifiers[i].threshold, value.dtype)
+                negatives[i] += np.sum(value < threshold, axis=reduce, dtype=np.int64)
+                positives[i] += np.sum(value > threshold, axis=reduce, dtype=np.int64)
+                sizes[i] += value.size // self.channels[i]
+            examples += int(np.shape(keras.tree.flatten(x)[0])[0])
+        return negatives, positives, sizes, examples
 
     def _build(self):
+        import tensorflow as tf
+
         probe, axes, channels = self.probe, self.axes, self.channels
         thresholds = [info.threshold for info in self.rectifiers]
 
@@ -214,16 +238,21 @@ class _Counter:
 
         return count
 
-    def __call__(self, dataset, idle_threshold):
+    def __call__(self, data, batch_size, idle_threshold):
         if self._count is None:
             return NegativeFractionReport({}, idle_threshold, 0)
-        negatives, positives, sizes, examples = self._count(dataset)
+        if is_tensorflow():
+            counts = self._count(_data.as_dataset(data, batch_size))
+        else:
+            counts = self._count(_data.batches(data, batch_size))
+        negatives, positives, sizes, examples = (keras.tree.map_structure(np.asarray, c)
+                                                 for c in counts)
         layers = {}
         for i, name in enumerate(self.names):
             size = int(sizes[i])
             denominator = max(size, 1)
-            neg = negatives[i].numpy() / denominator
-            pos = positives[i].numpy() / denominator
+            neg = negatives[i] / denominator
+            pos = positives[i] / denominator
             kind = self.rectifiers[i].kind
             seen = size > 0
             idle = (
@@ -232,7 +261,7 @@ class _Counter:
                 else np.zeros_like(neg, bool)
             )
             dead = (
-                (positives[i].numpy() == 0) & _zero_slope(self.rectifiers[i], self.channels[i])
+                (positives[i] == 0) & _zero_slope(self.rectifiers[i], self.channels[i])
                 if seen
                 else np.zeros_like(neg, bool)
             )
@@ -287,22 +316,25 @@ def _counter_for(model):
 
 
 def measure_negative_fraction(model, data, idle_threshold=0.01, batch_size=128):
-    """One compiled inference pass over `data`: a `NegativeFractionReport`.
+    """One inference pass over `data`: a `NegativeFractionReport`.
 
     `data` is a batched `tf.data.Dataset` or in-memory `x` / `(x, y)` (cut into
-    batches of `batch_size`). Labels are ignored.
+    batches of `batch_size`). Labels are ignored. On TensorFlow the pass is one
+    compiled function over the dataset; on JAX and PyTorch it predicts batch by
+    batch and counts in NumPy (the same counts).
     """
     idle_threshold = check_number("idle_threshold", idle_threshold, minimum=0.0, maximum=1.0)
-    dataset = _data.as_dataset(data, batch_size)
-    return _counter_for(model)(dataset, idle_threshold)
+    _data.check(data)
+    return _counter_for(model)(data, batch_size, idle_threshold)
 
 
 class NegativeFractionMonitor(keras.callbacks.Callback):
     """Callback: per rectifier channel, the fraction of negative pre-activations.
 
-    At the end of every `frequency`-th epoch it runs one compiled inference
-    pass over `data` (a probe model from the inputs to every rectifier's
-    input, counts accumulated per channel inside a `tf.function`), then:
+    At the end of every `frequency`-th epoch it runs one inference pass over
+    `data` (a probe model from the inputs to every rectifier's input, counts
+    accumulated per channel inside a `tf.function` on TensorFlow, per batch
+    on JAX and PyTorch), then:
 
     - adds `negative_fraction`, `dead_fraction` (share of ReLU and PReLU
       channels never positive with a zero slope: no gradient), `never_positive_fraction`
@@ -318,7 +350,7 @@ class NegativeFractionMonitor(keras.callbacks.Callback):
         data: evaluation data (a batched `tf.data.Dataset`, or `x` / `(x, y)`).
         idle_threshold: a slope is idle below this negative fraction (0.01).
         batch_size: batch size for in-memory `data`.
-        log_dir: TensorBoard log directory, or None.
+        log_dir: TensorBoard log directory, or None (a directory needs TensorFlow).
         frequency: measure every this many epochs.
     """
 

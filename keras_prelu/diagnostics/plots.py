@@ -22,10 +22,11 @@ import os
 import pathlib
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_prelu import activations as factory
 from keras_prelu import layers as layer_lib
+from keras_prelu.diagnostics import _gradients
 
 _DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "rrelu")
 #: The histogram colours of `plot_negative_fractions` for nearly-dead and never-positive channels.
@@ -117,13 +118,14 @@ def _activation_curves(activations, x):
     curves = []
     for item in activations:
         label, layer, style = _activation_item(item)
-        inputs = tf.constant(x.reshape(-1, 1), tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            outputs = layer(inputs, training=False)
-        derivative = tape.gradient(outputs, inputs)
-        curves.append((label, layer, style, np.asarray(outputs).ravel(),
-                       np.asarray(derivative).ravel()))
+        inputs = x.reshape(-1, 1).astype("float32")
+        outputs = ops.convert_to_numpy(layer(inputs, training=False))
+        # Element-wise layers: the gradient of the sum is the derivative at each point.
+        _, (derivative,), _ = _gradients.value_and_grad(
+            lambda t, layer=layer: ops.sum(layer(t, training=False)), [inputs]
+        )
+        curves.append((label, layer, style, outputs.ravel(),
+                       ops.convert_to_numpy(derivative).ravel()))
     return curves
 
 

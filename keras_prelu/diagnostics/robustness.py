@@ -12,8 +12,9 @@ input gradients.
 The loss is `loss` if given, else the model's compiled loss, else a
 cross-entropy chosen from the labels (sparse or one-hot, binary for one
 output unit), on logits unless the output layer ends in softmax or sigmoid
-(`from_logits` overrides). All gradients run in compiled `tf.function`s in
-inference mode.
+(`from_logits` overrides). All gradients are taken in inference mode: on
+TensorFlow in compiled `tf.function`s, on JAX and PyTorch batch by batch
+through `_gradients.value_and_grad` (the same numbers up to float rounding).
 """
 
 import dataclasses
@@ -21,11 +22,12 @@ import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from keras_prelu.utils.backends import is_tensorflow
 from keras_prelu.utils.models import outputs_are_probabilities
 from keras_prelu.utils.validation import check_int, check_number
-from keras_prelu.diagnostics import _cache, _data
+from keras_prelu.diagnostics import _cache, _data, _gradients
 
 
 @dataclasses.dataclass
@@ -66,22 +68,22 @@ def _make_loss(model_ref, loss, from_logits):
     logits = (not outputs_are_probabilities(model)) if from_logits is None else bool(from_logits)
     if loss is not None:
         fn = keras.losses.get(loss)
-        return (lambda y, p: tf.reduce_mean(fn(y, p))), logits
+        return (lambda y, p: ops.mean(fn(y, p))), logits
     if getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
         return (lambda y, p: model_ref().compute_loss(y=y, y_pred=p, training=False)), logits
 
     def default(y, p):
         if p.shape[-1] == 1:
-            return tf.reduce_mean(
+            return ops.mean(
                 keras.losses.binary_crossentropy(
-                    tf.reshape(tf.cast(y, p.dtype), tf.shape(p)), p, from_logits=logits
+                    ops.reshape(ops.cast(y, p.dtype), ops.shape(p)), p, from_logits=logits
                 )
             )
-        if y.shape.rank == p.shape.rank and y.shape[-1] == p.shape[-1]:
-            return tf.reduce_mean(
-                keras.losses.categorical_crossentropy(tf.cast(y, p.dtype), p, from_logits=logits)
+        if len(y.shape) == len(p.shape) and y.shape[-1] == p.shape[-1]:
+            return ops.mean(
+                keras.losses.categorical_crossentropy(ops.cast(y, p.dtype), p, from_logits=logits)
             )
-        return tf.reduce_mean(
+        return ops.mean(
             keras.losses.sparse_categorical_crossentropy(y, p, from_logits=logits)
         )
 
@@ -89,7 +91,9 @@ def _make_loss(model_ref, loss, from_logits):
 
 
 def _correct(y, p, logits):
-    """Per-example 1.0/0.0: the prediction's class equals the label's."""
+    """Per-example 1.0/0.0: the prediction's class equals the label's (TensorFlow tensors)."""
+    import tensorflow as tf
+
     if p.shape[-1] == 1:
         threshold = 0.0 if logits else 0.5
         predicted = tf.cast(tf.reshape(p, [-1]) > threshold, tf.int64)
@@ -101,6 +105,21 @@ def _correct(y, p, logits):
         else:
             truth = tf.cast(tf.reshape(y, [-1]), tf.int64)
     return tf.cast(tf.equal(predicted, truth), tf.float64)
+
+
+def _correct_numpy(y, p, logits):
+    """`_correct` of NumPy arrays: the number of examples classified correctly."""
+    y, p = np.asarray(y), np.asarray(p)
+    if p.shape[-1] == 1:
+        predicted = p.reshape(-1) > (0.0 if logits else 0.5)
+        truth = y.reshape(-1) > 0.5
+    else:
+        predicted = np.argmax(p, axis=-1)
+        if y.ndim == p.ndim and y.shape[-1] == p.shape[-1]:
+            truth = np.argmax(y, axis=-1)
+        else:
+            truth = y.reshape(-1).astype(np.int64)
+    return int(np.sum(predicted == truth))
 
 
 def _single_input(model, x):
@@ -124,6 +143,10 @@ def _clip(x, clip_values):
     if clip_values is None:
         return x
     low, high = clip_values
+    if isinstance(x, np.ndarray):
+        return np.clip(x, np.asarray(low, x.dtype), np.asarray(high, x.dtype))
+    import tensorflow as tf
+
     return tf.clip_by_value(x, tf.cast(low, x.dtype), tf.cast(high, x.dtype))
 
 
@@ -147,18 +170,44 @@ def zero_input_gradient_fraction(model, x, y=None, loss=None, from_logits=None, 
     x, y_in, _ = _data.unpack(x) if isinstance(x, tuple) else (x, None, None)
     y = y_in if y is None else y
     _single_input(model, x)
-    x = tf.convert_to_tensor(np.asarray(keras.ops.convert_to_numpy(x), dtype=keras.config.floatx()))
-    y = None if y is None else tf.convert_to_tensor(keras.ops.convert_to_numpy(y))
+    x = np.asarray(keras.ops.convert_to_numpy(x), dtype=keras.config.floatx())
+    y = None if y is None else keras.ops.convert_to_numpy(y)
     key = ("zero_gradient", _cache.loss_key(loss), from_logits, int(seed), y is not None)
+    make = _zero_fraction_eager
+    if is_tensorflow():
+        import tensorflow as tf
+
+        make, x = _zero_fraction_fn, tf.convert_to_tensor(x)
+        y = None if y is None else tf.convert_to_tensor(y)
     gradient = _cache.cached(
-        model,
-        key,
-        lambda: _zero_fraction_fn(weakref.ref(model), y is not None, loss, from_logits, seed),
+        model, key, lambda: make(weakref.ref(model), y is not None, loss, from_logits, seed)
     )
     return float(gradient(x, y))
 
 
+def _zero_fraction_eager(model_ref, has_labels, loss, from_logits, seed):
+    """`_zero_fraction_fn` for JAX and PyTorch; `r` is drawn by NumPy from `seed`."""
+    loss_fn = _make_loss(model_ref, loss, from_logits)[0] if has_labels else None
+
+    def objective(x, y):
+        p = model_ref()(x, training=False)
+        if y is None:
+            r = np.random.default_rng(seed).standard_normal(tuple(p.shape))
+            return ops.sum(ops.cast(p, "float32") * ops.convert_to_tensor(r, "float32"))
+        return loss_fn(y, p)
+
+    compiled = _gradients.gradient_function(objective, state_of=lambda: model_ref().variables)
+
+    def gradient(x, y):
+        _, (grad,), _ = compiled([x], [y])
+        return float(np.mean(ops.convert_to_numpy(grad) == 0))
+
+    return gradient
+
+
 def _zero_fraction_fn(model_ref, has_labels, loss, from_logits, seed):
+    import tensorflow as tf
+
     loss_fn = _make_loss(model_ref, loss, from_logits)[0] if has_labels else None
 
     @tf.function(reduce_retracing=True)
@@ -181,14 +230,22 @@ def _zero_fraction_fn(model_ref, has_labels, loss, from_logits, seed):
 def _attack_curve(model, data, epsilons, step, name, steps, batch_size):
     correct = np.zeros(len(epsilons))
     total = 0
-    for batch in _data.as_dataset(data, batch_size):
-        x, y, _ = _data.unpack(batch)
+    if is_tensorflow():
+        import tensorflow as tf
+
+        batches = (_data.unpack(batch) for batch in _data.as_dataset(data, batch_size))
+    else:
+        batches = _data.batches(data, batch_size)
+    for x, y, _ in batches:
         if y is None:
             raise ValueError(
                 f"{name} needs labels: pass (x, y) data. Received: data without labels"
             )
         _single_input(model, x)
-        counts = step(x, y, tf.constant(epsilons, x.dtype))
+        if is_tensorflow():
+            counts = step(x, y, tf.constant(epsilons, x.dtype))
+        else:
+            counts = step(x, y, epsilons)
         correct += np.asarray(counts)
         total += int(x.shape[0])
     if total == 0:
@@ -197,13 +254,53 @@ def _attack_curve(model, data, epsilons, step, name, steps, batch_size):
 
 
 def _input_gradient(model, loss_fn, x, y):
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        objective = loss_fn(y, model(x, training=False))
-    return tape.gradient(objective, x)
+    """dL/dx in inference mode (a tape on TensorFlow, also inside a `tf.function`)."""
+    _, (grad,), _ = _gradients.value_and_grad(
+        lambda x: loss_fn(y, model(x, training=False)), [x]
+    )
+    return grad
+
+
+def _eager_attack_fn(model_ref, loss, from_logits, clip_values, steps, step_size, projected):
+    """The FGSM (`projected=False`, one step) or PGD step of one NumPy batch, for JAX and
+    PyTorch: the TensorFlow steps' arithmetic in the input's dtype; correct counts per epsilon."""
+    loss_fn, logits = _make_loss(model_ref, loss, from_logits)
+    gradient = _gradients.gradient_function(
+        lambda x, y: loss_fn(y, model_ref()(x, training=False)),
+        state_of=lambda: model_ref().variables,
+    )
+
+    def attack_step(x, y, epsilons):
+        model = model_ref()
+        x = np.asarray(x)
+        real = x.dtype.type
+
+        def direction(at):
+            _, (grad,), _ = gradient([at], [y])
+            return np.sign(ops.convert_to_numpy(grad))
+
+        first = None if projected else direction(x)
+        counts = []
+        for eps in epsilons:
+            eps = real(eps)
+            if projected:
+                alpha = real(2.5) * eps / real(steps) if step_size is None else real(step_size)
+                adversarial = x
+                for _ in range(steps):
+                    step = adversarial + alpha * direction(adversarial) - x
+                    adversarial = _clip(x + np.clip(step, -eps, eps), clip_values)
+            else:
+                adversarial = _clip(x + eps * first, clip_values)
+            predictions = model.predict_on_batch(adversarial)
+            counts.append(_correct_numpy(y, predictions, logits))
+        return counts
+
+    return attack_step
 
 
 def _fgsm_fn(model_ref, loss, from_logits, clip_values):
+    import tensorflow as tf
+
     loss_fn, logits = _make_loss(model_ref, loss, from_logits)
 
     @tf.function(reduce_retracing=True)
@@ -239,13 +336,20 @@ def fgsm_accuracy(
     epsilons = _check_epsilons(epsilons)
     clip_values = _check_clip(clip_values)
     key = ("fgsm", _cache.loss_key(loss), from_logits, clip_values)
-    step = _cache.cached(
-        model, key, lambda: _fgsm_fn(weakref.ref(model), loss, from_logits, clip_values)
-    )
+
+    def make():
+        if is_tensorflow():
+            return _fgsm_fn(weakref.ref(model), loss, from_logits, clip_values)
+        return _eager_attack_fn(weakref.ref(model), loss, from_logits, clip_values, 1, None,
+                                projected=False)
+
+    step = _cache.cached(model, key, make)
     return _attack_curve(model, data, epsilons, step, "fgsm", 1, batch_size)
 
 
 def _pgd_fn(model_ref, loss, from_logits, clip_values, steps, step_size):
+    import tensorflow as tf
+
     loss_fn, logits = _make_loss(model_ref, loss, from_logits)
 
     @tf.function(reduce_retracing=True)
@@ -290,9 +394,9 @@ def pgd_accuracy(
     epsilons = _check_epsilons(epsilons)
     clip_values = _check_clip(clip_values)
     key = ("pgd", _cache.loss_key(loss), from_logits, clip_values, steps, step_size)
-    step = _cache.cached(
-        model,
-        key,
-        lambda: _pgd_fn(weakref.ref(model), loss, from_logits, clip_values, steps, step_size),
-    )
+    def make():
+        args = (weakref.ref(model), loss, from_logits, clip_values, steps, step_size)
+        return _pgd_fn(*args) if is_tensorflow() else _eager_attack_fn(*args, projected=True)
+
+    step = _cache.cached(model, key, make)
     return _attack_curve(model, data, epsilons, step, "pgd", steps, batch_size)

@@ -76,7 +76,8 @@ class SlopeTracker(keras.callbacks.Callback):
 
     Args:
         bins: histogram bins per layer and epoch.
-        log_dir: TensorBoard log directory (scalars and histograms), or None.
+        log_dir: TensorBoard log directory (scalars and histograms), or None (a directory
+            needs TensorFlow).
         warn: emit `SlopeWarning`s.
         record_initial: also record the slopes before the first epoch, as epoch -1.
     """

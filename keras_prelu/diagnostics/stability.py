@@ -50,11 +50,12 @@ import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_prelu import layers as prelu_layers
+from keras_prelu.utils.backends import is_tensorflow
 from keras_prelu.utils.validation import check_number
-from keras_prelu.diagnostics import _cache, _data, _graph, _kinds
+from keras_prelu.diagnostics import _cache, _data, _gradients, _graph, _kinds
 
 _CONV_LIKE = _kinds.LINEAR_LAYERS
 _TRANSPOSED = _kinds.TRANSPOSED_CONVS
@@ -323,7 +324,7 @@ def stability_report(model, batch, loss=None, training=True, tolerance=10.0, see
         )
     x, y, sample_weight = (
         _data.first_batch(batch)
-        if isinstance(batch, tf.data.Dataset)
+        if _data.is_dataset(batch)
         else _data.unpack(tuple(batch) if isinstance(batch, list) else batch)
     )
 
@@ -418,7 +419,8 @@ def _chain_entries(graph, weight_nodes, entries, tolerance, flags):
 
 
 def _objective(model, view, weight_nodes, has_labels, loss, training, seed):
-    """(description, compiled function x, y, sample_weight -> (weight grad norms, output grad norms)).
+    """(description, function x, y, sample_weight -> (weight grad norms, output grad norms)):
+    compiled on TensorFlow, batch by batch elsewhere.
 
     The function holds the model weakly (it is cached per model).
     """
@@ -447,6 +449,16 @@ def _objective(model, view, weight_nodes, has_labels, loss, training, seed):
             )
     else:
         description = "random projection sum(r * outputs), r ~ N(0, 1)"
+    build = _tf_compute if is_tensorflow() else _eager_compute
+    compute = build(model_ref, view, weight_nodes, probe, n_outputs, variables, loss_fn,
+                    training, seed)
+    return description, compute
+
+
+def _tf_compute(model_ref, view, weight_nodes, probe, n_outputs, variables, loss_fn, training,
+                seed):
+    """The TensorFlow pass: one `tf.function`, gradients with respect to the probe's taps."""
+    import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
     def compute(x, y, sample_weight):
@@ -491,4 +503,66 @@ def _objective(model, view, weight_nodes, has_labels, loss, training, seed):
         ]
         return norms, output_norms
 
-    return description, compute
+    return compute
+
+
+def _eager_compute(model_ref, view, weight_nodes, probe, n_outputs, variables, loss_fn,
+                   training, seed):
+    """The JAX and PyTorch pass: the graph runs call by call (`_graph.evaluate`) with a zero
+    added to each weight layer's output, whose gradient is the gradient reaching that output.
+    Without labels `r` is drawn by NumPy (from `seed`), not by TensorFlow's generator."""
+    graph = _graph.Graph(view)
+    graph.model = None  # cached per model: hold its layers, never the model itself
+    state = list({id(v): v for node in graph.nodes for v in node.operation.variables}.values())
+    position = {id(node): i for i, node in enumerate(weight_nodes)}
+    flat_vars = [v for group in variables for v in group]
+    count = len(weight_nodes)
+
+    def objective(*args):
+        deltas, (inputs, y, sample_weight) = args[:count], args[count:]
+
+        def edit(node, outputs):
+            i = position.get(id(node))
+            return outputs if i is None else outputs + deltas[i]
+
+        outputs = _graph.evaluate(graph, inputs, training, edit)
+        y_pred = outputs[0] if n_outputs == 1 else outputs
+        if y is not None and loss_fn is None:
+            return model_ref().compute_loss(
+                x=inputs, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+            )
+        if y is not None:
+            value = loss_fn(y, y_pred)
+            if sample_weight is not None:
+                value = ops.mean(value * ops.cast(sample_weight, value.dtype))
+            return ops.mean(value)
+        total = 0.0
+        for i, o in enumerate(outputs):
+            r = np.random.default_rng([seed, i]).standard_normal(tuple(o.shape))
+            total = total + ops.sum(ops.cast(o, "float32") * ops.convert_to_tensor(r, "float32"))
+        return total
+
+    gradient = _gradients.gradient_function(
+        objective, variables_of=lambda: flat_vars, state_of=lambda: state
+    )
+
+    def compute(x, y, sample_weight):
+        specs = probe.compute_output_spec(keras.tree.map_structure(_spec, x))[n_outputs:]
+        zeros = [np.zeros(spec.shape, spec.dtype) for spec in specs]
+        _, tap_grads, weight_grads = gradient(zeros, [keras.tree.flatten(x), y, sample_weight])
+        norms, k = [], 0
+        for group in variables:
+            parts = [_square_sum(g) for g in weight_grads[k : k + len(group)] if g is not None]
+            k += len(group)
+            norms.append(math.sqrt(sum(parts)) if parts else 0.0)
+        return norms, [0.0 if g is None else math.sqrt(_square_sum(g)) for g in tap_grads]
+
+    return compute
+
+
+def _spec(value):
+    return keras.KerasTensor(np.shape(value), keras.backend.standardize_dtype(value.dtype))
+
+
+def _square_sum(gradient):
+    return float(np.sum(np.square(ops.convert_to_numpy(gradient).astype(np.float64))))

@@ -31,6 +31,10 @@ Modules: `api` (`export_model`), `source` (the model and real data),
 `onnx`, `keras_format`), `common` (formats, defaults, errors), `result`.
 """
 
+from keras_prelu.utils.backends import require_tensorflow
+
+require_tensorflow("keras_prelu.export")  # a TensorFlow program: one clear line without it
+
 from keras_prelu.export.api import export_model
 from keras_prelu.export.common import (
     DEFAULT_ATOL,

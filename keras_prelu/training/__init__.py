@@ -15,6 +15,10 @@ Modules: `trainer` (the compiled loop), `distribute` (strategies, precision), `d
 `utils` and the zoo.
 """
 
+from keras_prelu.utils.backends import require_tensorflow
+
+require_tensorflow("keras_prelu.training")  # a TensorFlow program: one clear line without it
+
 from keras_prelu.training import (
     data,
     distribute,

@@ -4,14 +4,19 @@ TensorFlow no longer depends on the `tensorboard` package, whose
 `tf.summary.scalar`/`histogram` fail without it; the core writer plus the
 plugin metadata TensorBoard expects ("scalars", "histograms") produces the
 same event files with TensorFlow alone. The writer is created lazily.
+
+TensorFlow is imported only where event files are written or read, so this
+module (and the diagnostics' callbacks, without a `log_dir`) work without it;
+a `log_dir` without TensorFlow is refused with one line.
 """
 
+import functools
 import pathlib
 import re
 
 import numpy as np
-import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
+
+from keras_prelu.utils.backends import require_tensorflow
 
 _BAD_CHARS = re.compile(r"[^A-Za-z0-9_./-]")
 
@@ -21,15 +26,23 @@ def summary_name(name):
     return _BAD_CHARS.sub("_", name)
 
 
-def _metadata(plugin, data_class):
+def _tensorflow():
+    return require_tensorflow("TensorBoard event files (log_dir)")
+
+
+@functools.cache
+def _metadata(plugin):
+    """The SummaryMetadata of TensorBoard's "scalars" or "histograms" plugin."""
+    from tensorflow.core.framework import summary_pb2
+
+    data_class = {
+        "scalars": summary_pb2.DATA_CLASS_SCALAR,
+        "histograms": summary_pb2.DATA_CLASS_TENSOR,
+    }[plugin]
     return summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin, content=b""),
         data_class=data_class,
     )
-
-
-_SCALAR = _metadata("scalars", summary_pb2.DATA_CLASS_SCALAR)
-_HISTOGRAM = _metadata("histograms", summary_pb2.DATA_CLASS_TENSOR)
 
 
 def histogram_buckets(values, bins=30):
@@ -46,15 +59,21 @@ def histogram_buckets(values, bins=30):
 
 
 class SummaryLogger:
-    """Writes scalars and histograms to `log_dir` (flushed after each write); a no-op without a log dir."""
+    """Writes scalars and histograms to `log_dir` (flushed after each write); a no-op without a log dir.
+
+    A `log_dir` needs TensorFlow (its event-file writer): without it the constructor raises an
+    ImportError."""
 
     def __init__(self, log_dir):
         self.log_dir = log_dir
         self._writer = None
+        if log_dir is not None:
+            _tensorflow()
 
     def write(self, step, scalars=None, histograms=None, prefix=""):
         if self.log_dir is None:
             return
+        tf = _tensorflow()
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         step = tf.constant(int(step), tf.int64)
@@ -65,7 +84,7 @@ class SummaryLogger:
                         summary_name(prefix + name),
                         tf.constant(float(value), tf.float32),
                         step=step,
-                        metadata=_SCALAR,
+                        metadata=_metadata("scalars"),
                     )
             for name, values in (histograms or {}).items():
                 values = np.asarray(values, dtype="float64").ravel()
@@ -74,7 +93,7 @@ class SummaryLogger:
                         summary_name(prefix + name),
                         tf.constant(histogram_buckets(values)),
                         step=step,
-                        metadata=_HISTOGRAM,
+                        metadata=_metadata("histograms"),
                     )
         self._writer.flush()
 
@@ -85,6 +104,7 @@ class SummaryLogger:
 
 def scalar_events(log_dir):
     """(event file path, tag, step, value) for every scalar under `log_dir`, file by file."""
+    tf = _tensorflow()
     for path in sorted(pathlib.Path(log_dir).rglob("events.out.tfevents.*")):
         for record in tf.data.TFRecordDataset(str(path)):
             event = tf.compat.v1.Event.FromString(record.numpy())

@@ -1,0 +1,41 @@
+"""Which Keras backend runs, and TensorFlow where it is optional.
+
+The layers, the zoo and the diagnostics run on every Keras backend (TensorFlow,
+JAX, PyTorch) and import TensorFlow only where they use it. The parts that are
+TensorFlow programs (training, export, the study, TensorBoard event files)
+call `require_tensorflow` first, so that without TensorFlow they fail with one
+line that says what is missing.
+"""
+
+import sys
+
+import keras
+
+
+def backend():
+    """The name of the Keras backend: "tensorflow", "jax", "torch", ..."""
+    return keras.backend.backend()
+
+
+def is_tensorflow():
+    """True when Keras runs on TensorFlow."""
+    return backend() == "tensorflow"
+
+
+def require_tensorflow(what):
+    """The `tensorflow` module; an ImportError naming `what` and the missing package without it."""
+    try:
+        import tensorflow
+    except ImportError:
+        raise ImportError(f"{what} needs TensorFlow: pip install tensorflow") from None
+    return tensorflow
+
+
+def loaded_tensorflow():
+    """The `tensorflow` module if this process has imported it, else None (never imports it).
+
+    A `tf.data.Dataset` or a `tf.Tensor` can only exist once TensorFlow is imported, so
+    checking for them needs no import.
+    """
+    module = sys.modules.get("tensorflow")
+    return module if getattr(module, "data", None) is not None else None
