@@ -128,7 +128,7 @@ def test_claims_agree_when_relu_units_die_and_prelu_units_do_not():
 
 
 def test_claims_cannot_tell_when_the_interval_includes_zero():
-    summary = _summary([0.02, 0.0, 0.0, 0.01, 0.0], [0.0, 0.01, 0.0, 0.0, 0.005])
+    summary = _summary([0.05, 0.0, 0.0, 0.04, 0.0], [0.0, 0.01, 0.0, 0.0, 0.005])
     assert _verdicts(summary)["dead neurons"] == "cannot tell"
 
 
@@ -145,3 +145,8 @@ def test_a_learned_slope_that_never_moved_disagrees_with_flexibility():
     summary["activations"]["prelu"] = _entry([0.0] * 5, None, overhead=10, learned=True, moved=0.0)
     verdicts = _verdicts(summary)
     assert verdicts["flexibility"] == "disagrees" and verdicts["negative slope"] == "disagrees"
+
+
+def test_claims_disagree_when_relu_loses_no_units():
+    summary = _summary([0.0] * 5, [0.0] * 5)
+    assert _verdicts(summary)["dead neurons"] == "disagrees"

@@ -63,29 +63,35 @@ def _dead_neurons(entries, reference):
     ref = entries.get(reference)
     if ref is None or reference != "relu":
         return "not measured", "needs ReLU in the study"
-    figures = [f"{a} {_pct(e['dead_fraction']['mean'])}" for a, e in entries.items()]
     verdicts = []
+    relu_dead = ref["dead_fraction"]
+    upper = (relu_dead.get("ci95") or [None, relu_dead["mean"]])[1]
+    if upper is not None and upper <= VERY_LOW_DEAD:
+        verdicts.append("disagrees")  # ReLU lost (almost) no units here: not "high"
+    differences = []
     for activation, entry in entries.items():
         if activation == reference:
             continue
-        difference = entry.get("dead_fraction_difference")
-        if difference is None or difference["includes_zero"] is None:
-            verdicts.append("cannot tell")
-        elif difference["includes_zero"]:
-            verdicts.append("cannot tell")
-        else:
-            verdicts.append("agrees" if difference["mean"] < 0 else "disagrees")
+        verdicts.append(_fewer_dead_than_reference(entry.get("dead_fraction_difference")))
         if CLAIMS["dead neurons"].get(activation) == "very low":
             if (entry["dead_fraction"]["mean"] or 0.0) > VERY_LOW_DEAD:
                 verdicts.append("disagrees")
-    differences = []
-    for activation, entry in entries.items():
         difference = entry.get("dead_fraction_difference")
-        if activation != reference and difference and difference["mean"] is not None:
+        if difference and difference["mean"] is not None:
             differences.append(f"{activation} {_points(difference)} ({difference_words(difference)})")
-    detail = (f"dead units {', '.join(figures)}; paired difference to {reference}: "
-              + "; ".join(differences) + f"; \"very low\" means at most {100 * VERY_LOW_DEAD:g}%")
+    figures = ", ".join(f"{a} {_pct(e['dead_fraction']['mean'])}" for a, e in entries.items())
+    detail = (f"dead units {figures}; paired difference to {reference}: {'; '.join(differences)}; "
+              f"\"high\" is contradicted when {reference}'s interval lies at or below "
+              f"{100 * VERY_LOW_DEAD:g}%, \"very low\" means at most {100 * VERY_LOW_DEAD:g}%")
     return _combine(verdicts), detail
+
+
+def _fewer_dead_than_reference(difference):
+    """"agrees" when the paired difference to ReLU is measurably negative, "disagrees" when
+    measurably positive, else "cannot tell"."""
+    if difference is None or difference["includes_zero"] is None or difference["includes_zero"]:
+        return "cannot tell"
+    return "agrees" if difference["mean"] < 0 else "disagrees"
 
 
 def _points(difference):
