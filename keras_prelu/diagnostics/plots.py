@@ -516,7 +516,9 @@ def plot_negative_fractions(fractions, path, bins=20, columns=4, size=None, dpi=
         figure.suptitle(title)
     figure.legend(handles=_histogram_legend(color, nearly_dead), loc="lower center",
                   ncol=3, fontsize="small", frameon=False)
-    figure.tight_layout(rect=(0, min(0.4, 0.4 / size[1]), 1, 1))
+    # Room in inches, whatever the height: the legend below, the title above.
+    top = 1 - (0.35 / size[1] if title else 0.0)
+    figure.tight_layout(rect=(0, min(0.4, 0.4 / size[1]), 1, top))
     return _save(figure, path, dpi)
 
 
