@@ -57,7 +57,7 @@ PRESETS = {
             "dead units and robustness of a convolutional network with BatchNorm",
             model="resnet20", dataset="fashion_mnist", seeds=5, epochs=2, steps_per_epoch=25,
             recipe="default", learning_rate=3e-3, attack_examples=500,
-            budget="35-40 minutes on 2 shared CPU cores (37.5 measured)",
+            budget="about 35 minutes on 2 CPU cores (37.5 measured while other jobs ran)",
             needs="Fashion-MNIST prepared for TFDS (--data-dir ../shared/data/tensorflow_datasets)",
         ),
     )
