@@ -13,7 +13,6 @@ Targets (../shared/PRODUCT.md): PReLU <= 1.3x ReLU in each mode, and
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_prelu  # noqa: E402
 from keras_prelu import native  # noqa: E402
+from rounds import time_in_rounds  # noqa: E402
 
 SHAPE = (128, 32, 32, 16)
 
@@ -42,17 +42,8 @@ def make_step(layer, x, upstream, jit_compile):
 
 
 def time_cases(steps_by_name, rounds, steps):
-    for step in steps_by_name.values():
-        for _ in range(3):
-            step()
-    samples = {name: [] for name in steps_by_name}
-    for _ in range(rounds):
-        for name, step in steps_by_name.items():
-            start = time.perf_counter()
-            for _ in range(steps):
-                out = step()
-            [o.numpy() for o in out]
-            samples[name].append((time.perf_counter() - start) / steps)
+    """The median over interleaved rounds of each case's seconds per step."""
+    samples = time_in_rounds(steps_by_name, rounds, steps, lambda out: [o.numpy() for o in out])
     return {name: float(np.median(s)) for name, s in samples.items()}
 
 

@@ -17,7 +17,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the keras-prelu command does
@@ -27,6 +26,7 @@ import tensorflow as tf  # noqa: E402
 
 import zoo  # noqa: E402
 from keras_prelu.export import export_model  # noqa: E402
+from rounds import time_in_rounds  # noqa: E402
 
 MODELS = ("resnet20_relu", "resnet20_prelu")
 
@@ -59,18 +59,10 @@ def _cases(folder, batches):
 
 
 def _time(cases, rounds, calls):
-    for run in cases.values():
-        for _ in range(3):
-            run()
-    times = {key: [] for key in cases}
-    for _ in range(rounds):
-        for key, run in cases.items():
-            start = time.perf_counter()
-            for _ in range(calls):
-                out = run()
-            np.asarray(next(iter(out.values())) if isinstance(out, dict) else out)
-            times[key].append((time.perf_counter() - start) / calls)
-    return times
+    def wait(out):
+        np.asarray(next(iter(out.values())) if isinstance(out, dict) else out)
+
+    return time_in_rounds(cases, rounds, calls, wait)
 
 
 def main():

@@ -276,15 +276,14 @@ def _zero_slope(info, channels):
         return np.ones((channels,), bool)
     if info.kind != _kinds.PRELU:
         return np.zeros((channels,), bool)
-    values = _kinds.slopes(info.layer)
-    if values.size == 1:
-        return np.full((channels,), values[0] == 0.0)
-    if values.size % channels:
-        return np.zeros((channels,), bool)
     alpha = _kinds.to_numpy(info.layer.alpha)
+    if alpha.size == 1:
+        return np.full((channels,), alpha.item() == 0.0)
+    if alpha.size % channels:
+        return np.zeros((channels,), bool)
     axis = _kinds.channel_axis(info.layer, alpha.ndim + 1) - 1
-    if alpha.ndim == 0 or alpha.shape[axis] != channels:
-        return np.full((channels,), bool(np.all(values == 0.0)))
+    if alpha.shape[axis] != channels:
+        return np.full((channels,), bool(np.all(alpha == 0.0)))
     return np.all(np.moveaxis(alpha, axis, -1).reshape(-1, channels) == 0.0, axis=0)
 
 

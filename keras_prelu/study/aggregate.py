@@ -83,17 +83,23 @@ def _paired(values, reference_values):
 
 def tracked_series(cells, key):
     """Per tracked epoch (0 = initialisation), the mean and 95% interval over seeds of
-    `history["tracked"][key]`: {"epoch": [...], "mean": [...], "ci95": [[lo, hi] or None, ...]};
-    None when no cell tracked it."""
-    series = [c["history"].get("tracked", {}) for c in cells]
-    series = [s for s in series if s.get(key)]
-    if not series:
+    `history["tracked"][key]`: {"epoch": [...], "mean": [...], "ci95": [[lo, hi] or None, ...],
+    "n": cells tracking it}; values are matched by epoch, None values left out; None when no
+    cell tracked it."""
+    by_epoch, n = {}, 0
+    for cell in cells:
+        tracked = cell["history"].get("tracked") or {}
+        values = [(e, v) for e, v in zip(tracked.get("epoch", []), tracked.get(key) or [])
+                  if v is not None]
+        n += bool(values)
+        for epoch, value in values:
+            by_epoch.setdefault(epoch, []).append(value)
+    if not by_epoch:
         return None
-    length = min(len(s[key]) for s in series)
-    epochs = series[0]["epoch"][:length]
-    points = [mean_interval([s[key][i] for s in series], bounds=SHARE) for i in range(length)]
+    epochs = sorted(by_epoch)
+    points = [mean_interval(by_epoch[e], bounds=SHARE) for e in epochs]
     return {"epoch": epochs, "mean": [p["mean"] for p in points], "ci95": [p["ci95"] for p in points],
-            "n": len(series)}
+            "n": n}
 
 
 def _negative_slope(activation, cells):

@@ -11,26 +11,24 @@ Matplotlib is imported only when a figure is drawn (by keras_prelu.diagnostics.p
 
 import pathlib
 
-import keras
-
 from keras_prelu import activations as activation_table
 from keras_prelu import diagnostics, layers
 from keras_prelu.diagnostics import plots
-from keras_prelu.study.aggregate import pooled_slopes, slope_trajectories
+from keras_prelu.study.aggregate import pooled_slopes, slope_trajectories, tracked_series
 from keras_prelu.study.cells import FIGURES, STATE_FILE, cell_results, read_measurements
-from keras_prelu.study.measurements import IDLE_THRESHOLD, load_trained
+from keras_prelu.study.measurements import IDLE_THRESHOLD, initial_slope_values, load_trained
 from keras_prelu.study.names import StudyError, fixed_slope
 from keras_prelu.study.statistics import mean_interval
 from keras_prelu.training import data as data_lib
-from keras_prelu.training import experiment, runs
+from keras_prelu.training import runs
 from keras_prelu.utils.run_layout import CONFIG_INPUT_SHAPE, CONFIG_NUM_CLASSES
 
 
 def initial_slopes(model, input_shape, num_classes):
-    """Slope statistics of zoo model `model` as initialised (seed 0), per layer."""
-    keras.utils.set_random_seed(0)
-    net = experiment.build_model(model, input_shape, num_classes)
-    return diagnostics.slope_statistics(net)
+    """Mean, min and max per layer of zoo model `model`'s slopes as initialised (seed 0)."""
+    values = initial_slope_values(model, input_shape, num_classes, seed=0)
+    return {name: {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
+            for name, v in values.items()}
 
 
 # -- colours -----------------------------------------------------------------------------------
@@ -58,9 +56,11 @@ def activation_colours(names):
 
 
 # -- the study's figures ------------------------------------------------------------------------
-def make_figures(study):
-    """The study's PNG figures in DIR/figures: {label: path}."""
-    return draw_figures(cell_results(study), study.path / FIGURES)
+def make_figures(study, results=None):
+    """The study's PNG figures in DIR/figures: {label: path} (`results`: its `cell_results`,
+    read from the directory when not given)."""
+    return draw_figures(cell_results(study) if results is None else results,
+                        study.path / FIGURES)
 
 
 def draw_figures(results, folder):
@@ -170,17 +170,17 @@ def _loss_panels(results, colours):
 
 
 def _tracked_series(cells, key):
-    """(epochs, band in %) of `history["tracked"][key]` over the cells that track it; None
-    without any value."""
-    pairs = []
-    for cell in cells:
-        tracked = cell["history"].get("tracked") or {}
-        if key in tracked and "epoch" in tracked:
-            pairs.append([(e, v) for e, v in zip(tracked["epoch"], tracked[key]) if v is not None])
-    values, epochs = _by_key(pairs)
-    if not epochs:
+    """(epochs, band in %) of `history["tracked"][key]` over the cells that track it
+    (`aggregate.tracked_series`); None without any value."""
+    series = tracked_series(cells, key)
+    if series is None:
         return None
-    return epochs, seed_band([values[e] for e in epochs], scale=100.0, bounds=(0.0, 1.0))
+    band = {"mean": [], "low": [], "high": []}
+    for mean, interval in zip(series["mean"], series["ci95"], strict=True):
+        low, high = interval or (None, None)
+        for name, value in (("mean", mean), ("low", low), ("high", high)):
+            band[name].append(None if value is None else 100.0 * value)
+    return series["epoch"], band
 
 
 def _dead_unit_panels(results, colours):

@@ -113,22 +113,18 @@ def measure(model, data, activation, initial_slopes=None, fgsm_epsilon=0.01, att
                   for name, v in diagnostics.slope_statistics(model).items()}
         layers = {name: _layer_entry(layer, slopes.get(name, {})) for name, layer in report.layers.items()}
         attack = _attack_measurements(model, data, fgsm_epsilon, attack_examples, batch_size)
-    channels = sum(v["channels"] for v in layers.values())
     learnable = sum(v["slopes"] for v in layers.values())
-    never_positive = sum(v["never_positive"] for v in layers.values())
-    dead = sum(v["dead"] for v in layers.values())
     idle = sum(v["idle"] for v in layers.values())
     return {
-        "measured_with": {"format": MEASUREMENT_FORMAT, "fgsm_epsilon": fgsm_epsilon, "attack_examples": attack_examples,
-                          "split": "test", "idle_threshold": IDLE_THRESHOLD,
+        "measured_with": {"format": MEASUREMENT_FORMAT, "fgsm_epsilon": fgsm_epsilon,
+                          "attack_examples": attack_examples, "split": "test",
+                          "idle_threshold": IDLE_THRESHOLD,
                           "fgsm_multiples": list(FGSM_MULTIPLES),
                           "moved_threshold": MOVED_THRESHOLD},
         "activation": activation,
         "trainable_parameters": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
         "negative_fraction_examples": int(report.examples),
-        "rectifier_channels": channels,
-        "dead_fraction": dead / channels if channels else None,
-        "never_positive_fraction": never_positive / channels if channels else None,
+        **unit_shares(report),
         "idle_fraction": idle / learnable if learnable else None,
         "layers": layers,
         **attack,
@@ -184,6 +180,19 @@ def _layer_entry(layer, slope_stats):
     return entry
 
 
+def unit_shares(report):
+    """The rectifier channels of a `NegativeFractionReport` and the shares of them that are dead
+    (zero gradient on every input) and never positive, over all rectifier channels (None without
+    any)."""
+    layers = report.layers.values()
+    channels = sum(layer.channels for layer in layers)
+    dead = sum(int(np.sum(layer.dead)) for layer in layers)
+    never = sum(int(np.sum(layer.positive_fraction == 0)) for layer in layers)
+    return {"rectifier_channels": channels,
+            "dead_fraction": dead / channels if channels else None,
+            "never_positive_fraction": never / channels if channels else None}
+
+
 def unit_tracker(limit=2000, batch_size=256):
     """The epoch hook of `keras_prelu.training.experiment.train` that records the shares of dead
     and never-positive rectifier units on the first `limit` test images (epoch 0: at initialisation)."""
@@ -193,11 +202,9 @@ def unit_tracker(limit=2000, batch_size=256):
         images = data.eval_dataset(batch_size, split="test").unbatch().take(limit).batch(batch_size)
         with quiet_retracing():
             report = diagnostics.measure_negative_fraction(model, images)
-        channels = sum(layer.channels for layer in report.layers.values())
-        dead = sum(int(np.sum(layer.dead)) for layer in report.layers.values())
-        never = sum(int(np.sum(layer.positive_fraction == 0)) for layer in report.layers.values())
-        return {"dead_fraction": dead / channels if channels else None,
-                "never_positive_fraction": never / channels if channels else None,
+        shares = unit_shares(report)
+        return {"dead_fraction": shares["dead_fraction"],
+                "never_positive_fraction": shares["never_positive_fraction"],
                 "tracked_examples": int(report.examples)}
 
     return track

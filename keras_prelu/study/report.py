@@ -186,7 +186,7 @@ def write_report(path):
     summary = summarize(results, study.state)
     study.state["summary"] = summary
     study.save()
-    figures = make_figures(study)
+    figures = make_figures(study, results)
     text = report_markdown(study, summary, figures, results)
     report = atomic_write_text(study.path / REPORT_FILE, text)
     return {"report": pathlib.Path(report), "figures": figures, "summary": summary}
