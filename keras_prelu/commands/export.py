@@ -10,8 +10,8 @@ import json
 import os
 import sys
 
-from keras_prelu import export
-from keras_prelu.commands.flags import UsageError, user_errors_as_usage
+from keras_prelu.commands.flags import UsageError, register_unavailable, user_errors_as_usage
+from keras_prelu.utils.backends import tensorflow_installed
 from keras_prelu.utils.run_layout import CONFIG, MODEL_FILE, WEIGHTS_FILE
 
 
@@ -108,7 +108,18 @@ def _run(args):
     return 0
 
 
+try:
+    from keras_prelu import export
+except ImportError as missing:
+    if tensorflow_installed():  # a real import error, not a missing TensorFlow
+        raise  # export writes TensorFlow formats: TensorFlow must be installed
+    export, _MISSING = None, missing
+
+
 def register(subparsers):
+    if export is None:
+        register_unavailable(subparsers, ["export"], _MISSING)
+        return
     parser = subparsers.add_parser(
         "export",
         help="export a run or .keras model to SavedModel, TFLite, ONNX or .keras, verified",

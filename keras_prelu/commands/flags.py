@@ -4,7 +4,7 @@ import argparse
 import contextlib
 import math
 
-from keras_prelu.training import data, experiment, runs
+from keras_prelu.training import experiment, runs, sources
 from keras_prelu.utils.locks import DirectoryInUse
 
 
@@ -23,9 +23,23 @@ def user_errors_as_usage(*extra_types):
     `extra_types`) as the CLI's one-line usage error: their first line, exit code 2."""
     try:
         yield
-    except (experiment.ConfigError, data.DataError, runs.CheckpointError, runs.RunFileError,
+    except (experiment.ConfigError, sources.DataError, runs.CheckpointError, runs.RunFileError,
             DirectoryInUse, *extra_types) as error:
         raise usage_error(str(error).splitlines()[0]) from None
+
+
+def register_unavailable(subparsers, names, error):
+    """Register sub-commands `names` that cannot run in this environment (`error`: the
+    ImportError saying what is missing): running one prints that line, exit code 2."""
+    reason = str(error).splitlines()[0]
+
+    def refuse(args):
+        raise usage_error(f"{args.command}: {reason}")
+
+    for name in names:
+        parser = subparsers.add_parser(name, help=f"(unavailable: {reason})", add_help=False)
+        parser.add_argument("ignored", nargs=argparse.REMAINDER)
+        parser.set_defaults(func=refuse)
 
 
 def whole(flag, minimum=1):

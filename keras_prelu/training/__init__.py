@@ -9,32 +9,33 @@
 
     training.train("resnet20_prelu", dataset="digits", epochs=30, out="runs/r20")  # a whole run
 
-Modules: `trainer` (the compiled loop), `distribute` (strategies, precision), `data`, `recipes`,
-`schedules`, `runs` (run directories), `progress`, `settings`, `model_card`,
-`experiment` (`train` and `evaluate` of whole runs). Stands on the core,
-`utils` and the zoo.
+Modules: `trainer` (the compiled TensorFlow loop), `keras_loop` (the loop on
+every backend: JAX, PyTorch), `distribute` (strategies, precision), `sources`
+(datasets as arrays), `data` (tf.data), `array_data` (batches on the device
+without TensorFlow), `recipes`, `schedules`, `runs` (run directories),
+`progress`, `settings`, `model_card`, `results`, `experiment` (`train` and
+`evaluate` of whole runs, on the backend Keras runs). Stands on the core,
+`utils` and the zoo. TensorFlow's modules load on first use.
 """
 
-from keras_prelu.utils.backends import require_tensorflow
-
-require_tensorflow("keras_prelu.training")  # a TensorFlow program: one clear line without it
-
 from keras_prelu.training import (
-    data,
     distribute,
     experiment,
+    keras_loop,
     model_card,
     progress,
     recipes,
+    results,
     runs,
     schedules,
     settings,
-    trainer,
+    sources,
 )
 from keras_prelu.training.distribute import (
     DEFAULT_JIT_COMPILE,
     PRECISIONS,
     STRATEGIES,
+    KerasDistribution,
     default_jit_compile,
     device_type,
     is_chief_task,
@@ -43,14 +44,29 @@ from keras_prelu.training.distribute import (
     strategy_name,
 )
 from keras_prelu.training.experiment import ConfigError, evaluate, run, train
+from keras_prelu.training.keras_loop import KerasTrainer
+from keras_prelu.training.results import EpochResult
 from keras_prelu.training.settings import TrainSettings
-from keras_prelu.training.trainer import (
-    AUTO_CALL_SECONDS,
-    MAX_STEPS_PER_EXECUTION,
-    EpochResult,
-    Trainer,
-)
 from keras_prelu.utils.models import slope_variables
+
+# TensorFlow's loop and tf.data pipeline load on first use, so that training
+# under JAX or PyTorch needs no TensorFlow.
+_TENSORFLOW_NAMES = {
+    "AUTO_CALL_SECONDS": "trainer",
+    "MAX_STEPS_PER_EXECUTION": "trainer",
+    "Trainer": "trainer",
+}
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in ("data", "trainer", "xla_choice", "array_data"):
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _TENSORFLOW_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_TENSORFLOW_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AUTO_CALL_SECONDS",
@@ -60,25 +76,31 @@ __all__ = [
     "STRATEGIES",
     "ConfigError",
     "EpochResult",
+    "KerasDistribution",
+    "KerasTrainer",
     "TrainSettings",
     "Trainer",
+    "array_data",
     "data",
     "default_jit_compile",
     "device_type",
     "distribute",
     "evaluate",
     "experiment",
+    "keras_loop",
     "is_chief_task",
     "model_card",
     "precision_policy",
     "progress",
     "recipes",
     "resolve_strategy",
+    "results",
     "run",
     "runs",
     "schedules",
     "settings",
     "slope_variables",
+    "sources",
     "strategy_name",
     "train",
     "trainer",

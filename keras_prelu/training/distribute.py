@@ -1,8 +1,14 @@
-"""Where and in what precision training runs: `tf.distribute` strategies, the chief, dtype policies.
+"""Where and in what precision training runs: strategies, the chief, dtype policies.
 
     strategy = distribute.resolve_strategy()      # default / Mirrored / MultiWorkerMirrored
     with distribute.precision_policy("mixed_float16"), strategy.scope():
         model = zoo.get("resnet20_prelu")
+
+Under TensorFlow a strategy is a `tf.distribute.Strategy`. Under JAX it is a
+`KerasDistribution`: "mirrored" (and "auto" with several local devices) is
+`keras.distribution.DataParallel` over the local devices; "multi_worker" is
+TensorFlow's only. PyTorch trains on one device. TensorFlow is imported only
+when Keras runs on it.
 """
 
 import contextlib
@@ -10,8 +16,8 @@ import json
 import os
 
 import keras
-import tensorflow as tf
 
+from keras_prelu.utils.backends import backend, is_tensorflow
 from keras_prelu.utils.validation import check_choice
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -21,9 +27,36 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 DEFAULT_JIT_COMPILE = {"CPU": False, "GPU": True, "TPU": True}
 
 
+def _tf():
+    import tensorflow
+
+    return tensorflow
+
+
+def local_devices():
+    """The backend's local accelerator devices, else its CPU devices (names as the backend gives them)."""
+    name = backend()
+    if name == "tensorflow":
+        tf = _tf()
+        gpus = tf.config.list_logical_devices("GPU")
+        return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    if name == "jax":
+        import jax
+
+        return [f"{d.platform}:{d.id}" for d in jax.local_devices()]
+    if name == "torch":
+        import torch
+
+        return ["cuda:0"] if torch.cuda.is_available() else ["cpu:0"]
+    return ["cpu:0"]
+
+
 def device_type():
-    """"GPU" when TensorFlow sees one, else "CPU"."""
-    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    """"GPU" when the backend sees one (TPU for a JAX TPU), else "CPU"."""
+    if is_tensorflow():
+        return "GPU" if _tf().config.list_logical_devices("GPU") else "CPU"
+    kind = local_devices()[0].split(":")[0].lower()
+    return {"gpu": "GPU", "cuda": "GPU", "tpu": "TPU"}.get(kind, "CPU")
 
 
 def default_jit_compile(kind=None):
@@ -41,14 +74,64 @@ def _tf_config_workers():
     return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
 
 
+class KerasDistribution:
+    """Data parallelism for a backend other than TensorFlow, with the parts of the
+    `tf.distribute.Strategy` interface training uses (`scope()`, `num_replicas_in_sync`).
+
+    `distribution` is a `keras.distribution.DataParallel` (JAX) or None (one device).
+    """
+
+    def __init__(self, distribution=None, devices=None):
+        self.distribution = distribution
+        self.devices = list(devices or local_devices()[:1])
+
+    @property
+    def num_replicas_in_sync(self):
+        return len(self.devices) if self.distribution is not None else 1
+
+    def scope(self):
+        return self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
+
+
+def _keras_distribution(strategy):
+    """`resolve_strategy` for JAX and PyTorch."""
+    if isinstance(strategy, KerasDistribution):
+        return strategy
+    check_choice("strategy", strategy, STRATEGIES)
+    if strategy == "multi_worker":
+        raise ValueError(
+            f"`strategy='multi_worker'` is TensorFlow's MultiWorkerMirroredStrategy; under the "
+            f"{backend()} backend use 'mirrored' (every local device) or 'default'. "
+            f"Received: strategy={strategy!r}"
+        )
+    devices = local_devices()
+    several = backend() == "jax" and len(devices) > 1
+    if strategy == "default" or (strategy == "auto" and not several):
+        return KerasDistribution()
+    if backend() != "jax":
+        if len(devices) == 1:
+            return KerasDistribution()
+        raise ValueError(
+            f"`strategy='mirrored'` needs JAX's keras.distribution; the {backend()} backend "
+            f"trains on one device here. Received: strategy={strategy!r}"
+        )
+    parallel = keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+    return KerasDistribution(parallel, devices)
+
+
 def resolve_strategy(strategy="auto"):
-    """A `tf.distribute.Strategy` by name, or `strategy` itself if it already is one.
+    """A `tf.distribute.Strategy` by name (a `KerasDistribution` on other backends), or
+    `strategy` itself if it already is one.
 
     "auto": `MultiWorkerMirroredStrategy` when `TF_CONFIG` names several
     workers, `MirroredStrategy` when several GPUs are visible, else the
     default (one-device) strategy. "mirrored" uses every local GPU, or every
-    logical CPU device when there is no GPU.
+    logical CPU device when there is no GPU. Under JAX, "mirrored" (and "auto"
+    with several devices) is `keras.distribution.DataParallel` over the local devices.
     """
+    if not is_tensorflow():
+        return _keras_distribution(strategy)
+    tf = _tf()
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
     check_choice("strategy", strategy, STRATEGIES)
@@ -63,9 +146,7 @@ def resolve_strategy(strategy="auto"):
         return tf.distribute.get_strategy()
     if strategy == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-    return tf.distribute.MirroredStrategy(devices=devices)
+    return tf.distribute.MirroredStrategy(devices=local_devices())
 
 
 def is_chief_task(tf_config=None):
@@ -87,7 +168,11 @@ def is_chief_task(tf_config=None):
 
 
 def strategy_name(strategy):
-    """A readable name: "MultiWorkerMirroredStrategy", "MirroredStrategy", "default", or the class name."""
+    """A readable name: "MultiWorkerMirroredStrategy", "MirroredStrategy", "default",
+    "DataParallel" (keras.distribution), or the class name."""
+    if isinstance(strategy, KerasDistribution):
+        return "default" if strategy.distribution is None else type(strategy.distribution).__name__
+    tf = _tf()
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return "MultiWorkerMirroredStrategy"
     if isinstance(strategy, tf.distribute.MirroredStrategy):

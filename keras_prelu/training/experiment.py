@@ -21,23 +21,20 @@ import sys
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import keras_prelu
 import zoo
 from keras_prelu import activations
 from keras_prelu import ops as prelu_ops
-from keras_prelu.training import data as data_lib
 from keras_prelu.training import progress as progress_lib
 from keras_prelu.training import recipes as recipes_lib
-from keras_prelu.training import distribute, runs
-from keras_prelu.training import trainer as trainer_lib
-from keras_prelu.training import xla_choice
+from keras_prelu.training import distribute, keras_loop, runs, sources
 from keras_prelu.training.model_card import build_model_card, median_images_per_second
 from keras_prelu.training.settings import PROGRESS_MODES, ConfigError, TrainSettings
 from keras_prelu.utils.files import OutOfSpace, is_out_of_space
 from keras_prelu.utils.locks import DirectoryInUse, DirectoryLock
 from keras_prelu.utils.run_layout import CONFIG_INPUT_SHAPE, CONFIG_NUM_CLASSES
+from keras_prelu.utils.backends import is_tensorflow
 from keras_prelu.utils.models import slope_variables, variables_are_finite
 from keras_prelu.utils.validation import close_matches
 
@@ -47,7 +44,7 @@ __all__ = [
     "check_model_name",
     "command_line", "evaluate", "run", "train",
 ]
-EVAL_SPLITS = data_lib.SPLITS
+EVAL_SPLITS = sources.SPLITS
 _log = logging.getLogger("keras_prelu")
 
 
@@ -173,20 +170,23 @@ class _Session:
     run_dir: runs.RunDir
     recipe: recipes_lib.Recipe
     strategy: object
-    data: data_lib.Data
+    data: object  # data.Data (TensorFlow) or array_data.ArrayData
     steps: int
-    trainer: trainer_lib.Trainer = None
+    trainer: object = None  # trainer.Trainer (TensorFlow) or keras_loop.KerasTrainer
     start_epoch: int = 0
     history: dict = None
     seconds: float = 0.0
     sessions: int = 1
-    jit_choice: xla_choice.Choice = None
+    jit_choice: object = None  # the xla_choice.Choice of a TensorFlow "auto" run
     epoch_hook: object = None
 
     @property
     def xla_decision(self):
-        """How XLA was chosen: "set" by the user, or the `xla_choice.Choice` source."""
-        return "set" if self.jit_choice is None else self.jit_choice.source
+        """How XLA was chosen: "set" by the user, the `xla_choice.Choice` source (TensorFlow),
+        or "backend default" (jit on JAX, eager on PyTorch)."""
+        if self.jit_choice is not None:
+            return self.jit_choice.source
+        return "set" if self.settings.jit_compile != "auto" else "backend default"
 
     @property
     def model(self):
@@ -197,16 +197,20 @@ def _prepare(settings, run_dir):
     """Recipe, strategy and data for the run (the strategy before other TensorFlow work)."""
     recipe = resolve_recipe(settings)
     settings = dataclasses.replace(settings, epochs=recipe.epochs, batch_size=recipe.batch_size)
-    strategy = distribute.resolve_strategy(settings.strategy)  # before any other TensorFlow work
+    try:
+        strategy = distribute.resolve_strategy(settings.strategy)  # before other TensorFlow work
+    except ValueError as error:
+        raise ConfigError(str(error).splitlines()[0]) from None
     replicas = strategy.num_replicas_in_sync
     if recipe.batch_size % replicas:
         raise ConfigError(
             f"the batch size {recipe.batch_size} must split evenly over the {replicas} replicas"
         )
-    if _has_learnable_slopes(settings.model) and settings.precision == "float32":
+    if (is_tensorflow() and _has_learnable_slopes(settings.model)
+            and settings.precision == "float32"):
         prelu_ops.prepare_training_kernels()  # compiles while the data load, on a first run
-    data = data_lib.load(settings.dataset, data_dir=settings.data_dir, download=settings.download,
-                         val_split=settings.val_split, seed=settings.seed)
+    data = load_data(settings.dataset, data_dir=settings.data_dir, download=settings.download,
+                     val_split=settings.val_split, seed=settings.seed)
     steps = data.steps_per_epoch(recipe.batch_size)
     if steps < 1:
         raise ConfigError(
@@ -231,17 +235,38 @@ def _build(session):
         net = _zoo_model(settings.model, info.image_shape, info.num_classes)
         optimizer = session.recipe.make_optimizer(session.steps)
     jit_compile = settings.jit_compile
-    if jit_compile == "auto":
+    if jit_compile == "auto" and is_tensorflow():
+        from keras_prelu.training import xla_choice
+
         session.jit_choice = xla_choice.resolve(
             net, session.recipe.batch_size, settings.precision,
             total_steps=session.steps * session.recipe.epochs,
             replicas=session.strategy.num_replicas_in_sync,
         )
         jit_compile = session.jit_choice.jit_compile
-    session.trainer = trainer_lib.Trainer(
-        net, optimizer, strategy=session.strategy, jit_compile=jit_compile,
-        steps_per_execution=settings.steps_per_execution,
-    )
+    session.trainer = make_trainer(net, optimizer, strategy=session.strategy,
+                                   jit_compile=jit_compile,
+                                   steps_per_execution=settings.steps_per_execution)
+
+
+def load_data(name, **kwargs):
+    """The dataset for this backend: `data.load` (tf.data) under TensorFlow, else
+    `array_data.load` (NumPy arrays, batches on the device)."""
+    if is_tensorflow():
+        from keras_prelu.training import data as data_lib
+    else:
+        from keras_prelu.training import array_data as data_lib
+    return data_lib.load(name, **kwargs)
+
+
+def make_trainer(model, optimizer, **kwargs):
+    """The compiled loop for this backend: `trainer.Trainer` under TensorFlow (tf.function/XLA,
+    tf.distribute), else `keras_loop.KerasTrainer` (Keras's fit steps, jit on JAX)."""
+    if is_tensorflow():
+        from keras_prelu.training.trainer import Trainer
+    else:
+        Trainer = keras_loop.KerasTrainer
+    return Trainer(model, optimizer, **kwargs)
 
 
 def _restore_or_start(session, resume):
@@ -267,7 +292,9 @@ def _restore_or_start(session, resume):
         session.history = runs.new_history()
         return
     generator_state = state.get("rng", {}).get("tf_global_generator")
-    if generator_state is not None:
+    if generator_state is not None and is_tensorflow():
+        import tensorflow as tf
+
         tf.random.get_global_generator().reset(np.asarray(generator_state, np.int64))
     session.start_epoch = int(state["epoch"])
     session.history = state["history"]
@@ -286,15 +313,19 @@ def _train_one_epoch(session, epoch, bar, summaries):
     val = _evaluate_explained(session, epoch)
     session.history.setdefault("val_mode", []).append("xla" if val["xla"] else "graph")
     lr = trainer.learning_rate()
-    slopes = {name: np.asarray(v.numpy()) for name, v in slope_variables(session.model).items()}
+    slopes = {name: np.asarray(keras.ops.convert_to_numpy(v))
+              for name, v in slope_variables(session.model).items()}
     runs.append_history(session.history, {
         "loss": result["loss"], "accuracy": result["accuracy"], "val_loss": val["loss"],
         "val_accuracy": val["accuracy"], "lr": lr, "epoch_seconds": result["seconds"],
         "images_per_second": result["images_per_second"]}, slopes)
     session.seconds += result["seconds"] + val["seconds"]
     _track(session, epoch + 1)
-    rng_state = {"seed": int(settings.seed), "next_data_epoch": epoch + 1,
-                 "tf_global_generator": tf.random.get_global_generator().state.numpy().tolist()}
+    rng_state = {"seed": int(settings.seed), "next_data_epoch": epoch + 1}
+    if is_tensorflow():
+        import tensorflow as tf
+
+        rng_state["tf_global_generator"] = tf.random.get_global_generator().state.numpy().tolist()
     session.run_dir.save_checkpoint(session.model, trainer.optimizer, {
         "epoch": epoch + 1, "step": trainer.iterations, "rng": rng_state,
         "history": session.history, "train_seconds": session.seconds, "sessions": session.sessions,
@@ -486,7 +517,7 @@ def evaluate(run_dir, dataset=None, *, data_dir=None, download=True, batch_size=
         net, source = run.load_model()
     except (FileNotFoundError, runs.RunFileError) as error:
         raise ConfigError(str(error)) from None
-    result = trainer_lib.Trainer(net, None, jit_compile=jit_compile).evaluate(
+    result = make_trainer(net, None, jit_compile=jit_compile).evaluate(
         data.eval_dataset(batch_size, split=split))
     return {"loss": result["loss"], "accuracy": result["accuracy"], "examples": result["examples"],
             "dataset": data.info.name, "split": split, "source": source,
@@ -498,9 +529,9 @@ def _evaluation_data(config, dataset, data_dir, download):
     saved = config["settings"]
     name = dataset or saved["dataset"]
     own = name == saved["dataset"]
-    data = data_lib.load(name, data_dir=data_dir, download=download,
-                         val_split=saved.get("val_split", 0.0) if own else 0.0,
-                         seed=saved.get("seed", 0))
+    data = load_data(name, data_dir=data_dir, download=download,
+                     val_split=saved.get("val_split", 0.0) if own else 0.0,
+                     seed=saved.get("seed", 0))
     if tuple(data.info.image_shape) != tuple(config[CONFIG_INPUT_SHAPE]):
         raise ConfigError(
             f"dataset {name!r} has images of shape {tuple(data.info.image_shape)}; the run's model "

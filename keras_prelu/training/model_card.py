@@ -3,13 +3,16 @@
 import datetime
 import os
 import platform
+import sys
+
+import importlib.metadata
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import zoo
 from keras_prelu.training import distribute
+from keras_prelu.utils.backends import backend
 from keras_prelu.utils.run_layout import FINAL_FILES_KEY
 
 
@@ -20,16 +23,31 @@ def median_images_per_second(history):
     return float(np.median(rates)) if rates else float("nan")
 
 
+def backend_version(name=None):
+    """The installed version of a Keras backend's package ("tensorflow", "jax", "torch"), or None."""
+    name = name or backend()
+    module = sys.modules.get(name)
+    if getattr(module, "__version__", None):
+        return str(module.__version__)
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def environment(strategy):
-    """Where the run trained: device, replicas, strategy, platform and library versions."""
+    """Where the run trained: backend, device, replicas, strategy, platform and library versions."""
+    name = backend()
     return {
+        "backend": name,
+        "backend_version": backend_version(name),
         "device": distribute.device_type(),
         "replicas": strategy.num_replicas_in_sync,
         "strategy": distribute.strategy_name(strategy),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(terse=True),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "tensorflow": backend_version("tensorflow"),
         "keras": keras.__version__,
     }
 
@@ -76,6 +94,7 @@ def build_model_card(settings, recipe, data, trainer, strategy, history, test, s
         "recipe": recipe.to_dict(),
         "training": {
             "precision": settings.precision,
+            "compiler": trainer.compiler,
             "xla": trainer.jit_compile,
             "xla_setting": settings.jit_compile,
             "xla_autotune": trainer.autotune,

@@ -24,7 +24,7 @@ import dataclasses
 
 from keras_prelu import optimizers
 from keras_prelu.training import schedules
-from keras_prelu.training.data import check_augment
+from keras_prelu.training.sources import check_augment
 from keras_prelu.utils.validation import check_choice, close_matches, check_int, check_number
 
 OPTIMIZERS = ("adamw", "sgd")

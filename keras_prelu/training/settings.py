@@ -11,11 +11,11 @@ here are the ones the command line offers.
 import dataclasses
 import typing
 
-from keras_prelu.training import data, distribute, progress, recipes, schedules
+from keras_prelu.training import distribute, progress, recipes, schedules, sources
 from keras_prelu.utils.validation import check_int
 
 #: `augment` values: the data module's augmentations, and "none" to switch a recipe's off.
-AUGMENT_CHOICES = ("none",) + tuple(a for a in data.AUGMENTATIONS if a is not None)
+AUGMENT_CHOICES = ("none",) + tuple(a for a in sources.AUGMENTATIONS if a is not None)
 OPTIMIZERS = recipes.OPTIMIZERS
 SCHEDULES = schedules.SCHEDULES
 PRECISIONS = distribute.PRECISIONS

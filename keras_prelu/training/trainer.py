@@ -34,26 +34,17 @@ import numpy as np
 import tensorflow as tf
 
 from keras_prelu.training.distribute import default_jit_compile, resolve_strategy
+from keras_prelu.training.keras_loop import learning_rate, optimizer_iterations
+from keras_prelu.training.results import EpochResult, epoch_result
 from keras_prelu.utils.models import outputs_are_probabilities
 
 AUTO_CALL_SECONDS = 0.5
 MAX_STEPS_PER_EXECUTION = 1000
 
 
-class EpochResult(dict):
-    """Summed results of training steps: loss, accuracy, examples, steps, seconds, images_per_second."""
-
-
 def _result(totals, steps, seconds):
     loss_sum, correct, count = (float(v) for v in totals[:3])
-    return EpochResult(
-        loss=loss_sum / count if count else float("nan"),
-        accuracy=correct / count if count else float("nan"),
-        examples=int(count),
-        steps=int(steps),
-        seconds=float(seconds),
-        images_per_second=count / seconds if seconds > 0 else float("nan"),
-    )
+    return epoch_result(loss_sum, correct, count, steps, seconds)
 
 
 def _summed_over_steps(one_step):
@@ -196,6 +187,11 @@ class Trainer:
     def jit_compile(self):
         """Whether the steps run under XLA: True/False, or None while "auto" has not decided yet."""
         return self._jit
+
+    @property
+    def compiler(self):
+        """How the steps are compiled: "xla", "tf.function", or None while "auto" has not decided."""
+        return None if self._jit is None else ("xla" if self._jit else "tf.function")
 
     def _build_functions(self):
         self._functions = {}
@@ -378,18 +374,10 @@ class Trainer:
         return _result(totals, done, time.perf_counter() - start)
 
     @property
-    def _inner_optimizer(self):
-        return getattr(self.optimizer, "inner_optimizer", self.optimizer)
-
-    @property
     def iterations(self):
         """Parameter updates applied so far (loss-scaling skips excluded)."""
-        return int(self._inner_optimizer.iterations.numpy())
+        return optimizer_iterations(self.optimizer)
 
     def learning_rate(self, step=None):
         """The learning rate at `step` (default: the last step taken)."""
-        rate = self._inner_optimizer._learning_rate
-        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-            step = max(self.iterations - 1, 0) if step is None else step
-            return float(keras.ops.convert_to_numpy(rate(step)))
-        return float(keras.ops.convert_to_numpy(rate))
+        return learning_rate(self.optimizer, step)

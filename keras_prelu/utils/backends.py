@@ -22,6 +22,15 @@ def is_tensorflow():
     return backend() == "tensorflow"
 
 
+def tensorflow_installed():
+    """Whether TensorFlow can be imported (checked without importing it)."""
+    import importlib.util
+
+    if "tensorflow" in sys.modules:  # None there: imports of it are refused
+        return sys.modules["tensorflow"] is not None
+    return importlib.util.find_spec("tensorflow") is not None
+
+
 def require_tensorflow(what):
     """The `tensorflow` module; an ImportError naming `what` and the missing package without it."""
     try:

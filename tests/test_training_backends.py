@@ -1,0 +1,133 @@
+"""`keras-prelu train` under JAX (and PyTorch where installed) with TensorFlow unimportable,
+and the models crossing backends: trained under JAX, served by TensorFlow; saved under
+TensorFlow, loaded under JAX.
+
+One child process per backend runs `tests/backend_training.py` (TensorFlow refused there);
+this process (TensorFlow backend) then loads what the child trained and exports it.
+
+    python -m pytest -q tests/test_training_backends.py
+"""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from conftest import ROOT, python_env
+
+BACKENDS = ["jax", "torch"]
+COMPILER = {"jax": "jax.jit", "torch": "eager"}
+
+
+def _available(backend):
+    return importlib.util.find_spec(backend) is not None
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """{backend: (its run folder, the child's JSON or its failure)}, the children run in parallel."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("checks the other backends from TensorFlow: run it on the TensorFlow backend")
+    base = tmp_path_factory.mktemp("backends")
+    model = zoo.get("resnet20_prelu", input_shape=(8, 8, 1), num_classes=10)
+    rng = np.random.default_rng(0)
+    for variable in model.weights:  # slopes and statistics away from their initial values
+        if "alpha" in variable.path or "moving" in variable.path:
+            variable.assign(rng.uniform(0.1, 0.9, variable.shape).astype("float32"))
+    inputs = rng.normal(size=(16, 8, 8, 1)).astype("float32")
+    model.save(base / "from_tensorflow.keras")
+    np.save(base / "from_tensorflow_inputs.npy", inputs)
+    np.save(base / "from_tensorflow_logits.npy", keras.ops.convert_to_numpy(model(inputs)))
+    children = {}
+    for backend in BACKENDS:
+        if _available(backend):
+            out = base / backend
+            out.mkdir()
+            children[backend] = (out, subprocess.Popen(
+                [sys.executable, str(ROOT / "tests" / "backend_training.py"), str(out),
+                 "--no-tensorflow"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=python_env(KERAS_BACKEND=backend),
+            ))
+    results = {}
+    for backend, (out, child) in children.items():
+        stdout, stderr = child.communicate(timeout=900)
+        results[backend] = (out, child.returncode, stdout, stderr)
+    return base, results
+
+
+@pytest.fixture(params=BACKENDS)
+def run(request, trained):
+    """(backend, its output folder, the child's JSON)."""
+    if not _available(request.param):
+        pytest.skip(f"{request.param} is not installed (the torch extra is opt-in)")
+    _, results = trained
+    out, code, stdout, stderr = results[request.param]
+    assert code == 0, stderr[-4000:]
+    return request.param, out, json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_train_and_resume_without_tensorflow(run):
+    backend, out, found = run
+    assert found["backend"] == backend
+    assert found["tensorflow_imported"] is False
+    assert found["codes"] == [0, 0]
+    environment = found["environment"]
+    assert environment["backend"] == backend
+    assert environment["backend_version"] == importlib.import_module(backend).__version__
+    assert environment["tensorflow"] is None  # refused in the child
+    assert found["training"]["compiler"] == COMPILER[backend]
+    assert found["training"]["xla_decision"] == "backend default"
+    assert found["history_epochs"] == 3
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "slopes"} <= set(found["history_keys"])
+    assert {"model.keras", "final.weights.h5", "model_card.json", "model_card.md", "history.json",
+            "config.json", "checkpoints", "logs"} <= set(found["files"])
+    assert any(name.startswith("train/events.out.tfevents.") for name in found["log_files"])
+    assert found["test_accuracy"] > 0.3  # 12 steps of 32 on digits; chance is 0.1
+
+
+def test_a_run_stopped_after_an_epoch_resumes_to_the_same_weights(run):
+    _, _, found = run
+    assert found["interrupted"] is True
+    assert found["checkpoints_at_crash"] == ["epoch-0001.npz"]
+    assert found["resumed_sessions"] == 2
+    assert found["resumed_weights_close"], "the resumed run diverged from the uninterrupted one"
+    assert found["resumed_test_accuracy"] == pytest.approx(found["test_accuracy"], abs=1e-6)
+
+
+def test_the_model_trained_elsewhere_loads_and_predicts_the_same_under_tensorflow(run):
+    _, out, _ = run
+    model = keras.saving.load_model(out / "whole" / "model.keras", compile=False)
+    images = np.load(out / "images.npy")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(images)),
+                               np.load(out / "logits.npy"), rtol=1e-4, atol=1e-5)
+
+
+def test_the_model_trained_elsewhere_exports_to_savedmodel_and_tflite(run, tmp_path):
+    import tensorflow as tf
+
+    from keras_prelu.export import export_model
+
+    _, out, _ = run
+    images = np.load(out / "images.npy")
+    expected = np.load(out / "logits.npy")
+    saved = export_model(str(out / "whole"), str(tmp_path / "serving"), "saved_model")
+    assert saved.max_scaled_diff <= 1e-5
+    served = tf.saved_model.load(str(tmp_path / "serving"))
+    signature = served.signatures["serving_default"]
+    outputs = list(signature(tf.constant(images)).values())[0].numpy()
+    np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-5)
+    lite = export_model(str(out / "whole"), str(tmp_path / "model.tflite"), "tflite")
+    assert lite.max_scaled_diff <= 1e-5
+
+
+def test_a_model_saved_under_tensorflow_loads_under_the_other_backend(run, trained):
+    _, out, _ = run
+    base, _ = trained
+    np.testing.assert_allclose(np.load(out / "from_tensorflow_logits.npy"),
+                               np.load(base / "from_tensorflow_logits.npy"), rtol=1e-4, atol=1e-5)
