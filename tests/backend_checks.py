@@ -7,7 +7,8 @@ runs in a child process with `KERAS_BACKEND` set (jax, torch): with
 (`sys.modules["tensorflow"] = None`), then imports keras, keras_prelu and
 zoo, builds `models()`, loads their weights from `WEIGHTS_DIR/<name>.weights.h5`
 (saved by the TensorFlow side), and prints one JSON line: `measure()`'s
-numbers plus what happened to the TensorFlow-only parts. The test process
+numbers, what the callbacks recorded (they also write TensorBoard event files under
+`WEIGHTS_DIR/logs-<backend>`) and what happened to the TensorFlow-only parts. The test process
 (TensorFlow backend) calls `models()` and `measure()` itself, so both sides run
 this very code on the same weights and data.
 """
@@ -26,6 +27,7 @@ import keras_prelu  # noqa: E402
 import zoo  # noqa: E402
 from keras_prelu import diagnostics  # noqa: E402
 from keras_prelu.diagnostics import plots  # noqa: E402
+from keras_prelu.utils.summaries import read_scalars  # noqa: E402
 
 EPSILONS = [0.0, 0.05, 0.2, 0.5]
 N, BATCH = 8, 4  # one batch shape everywhere: on JAX every new shape is a new XLA compilation
@@ -139,14 +141,16 @@ def measure(models, data):
     return found
 
 
-def _callbacks_run(model, x, y):
-    """One epoch of `fit` with both callbacks: what they recorded."""
-    monitor = diagnostics.NegativeFractionMonitor((x, y))
-    tracker = diagnostics.SlopeTracker()
+def _callbacks_run(model, x, y, log_dir):
+    """One epoch of `fit` with both callbacks, writing TensorBoard event files under `log_dir`:
+    what they recorded."""
+    monitor = diagnostics.NegativeFractionMonitor((x, y), log_dir=log_dir)
+    tracker = diagnostics.SlopeTracker(log_dir=log_dir)
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(x, y, epochs=1, batch_size=N, verbose=0, callbacks=[monitor, tracker])
     return {
         "dead_fraction_logged": "dead_fraction" in history.history,
+        "dead_fraction": history.history.get("dead_fraction"),
         "monitor_epochs": monitor.history["epoch"],
         "tracker_layers": sorted(tracker.history["slopes"]),
     }
@@ -157,9 +161,7 @@ def _tensorflow_only_parts():
     found = {}
     for what, attempt in {
         "keras_prelu.training": lambda: __import__("keras_prelu.training"),
-        "NegativeFractionMonitor(log_dir=...)": lambda: diagnostics.NegativeFractionMonitor(
-            log_dir="unused-logs"
-        ),
+        "read_scalars": lambda: read_scalars("unused-logs"),
     }.items():
         try:
             attempt()
@@ -175,7 +177,8 @@ def main(weights_dir):
         model.load_weights(os.path.join(weights_dir, f"{name}.weights.h5"))
     found = measure(built, data())
     x, y = data()["mlp"]
-    found["callbacks"] = _callbacks_run(built["mlp"], x, y)
+    found["log_dir"] = os.path.join(weights_dir, f"logs-{keras.backend.backend()}")
+    found["callbacks"] = _callbacks_run(built["mlp"], x, y, found["log_dir"])
     found["backend"] = keras.backend.backend()
     found["tensorflow_only"] = _tensorflow_only_parts()
     found["tensorflow_imported"] = sys.modules.get("tensorflow") is not None

@@ -7,7 +7,8 @@ loads the weights this process (TensorFlow backend) saved, runs every
 diagnostic on the same tiny NumPy data and prints the numbers; this process
 runs the very same code meanwhile, and the tests compare the two: the same
 negative fractions and dead channels, FGSM and PGD accuracies, zero
-input-gradient fractions, and stability gradient norms within rtol 1e-4.
+input-gradient fractions, and stability gradient norms within rtol 1e-4; the
+children's callbacks write TensorBoard event files that this process reads.
 A static check keeps `import tensorflow` out of the import-time code of the
 backend-neutral packages.
 
@@ -26,6 +27,7 @@ import pytest
 
 import backend_checks
 from conftest import ROOT, python_env
+from keras_prelu.utils.summaries import read_scalars
 
 BACKENDS = ["jax", "torch"]
 RTOL = 1e-4
@@ -105,15 +107,21 @@ def test_without_tensorflow_the_package_imports_and_the_diagnostics_run(other):
     assert found["tensorflow_only"] == {
         "keras_prelu.training": "ImportError: keras_prelu.training needs TensorFlow: "
                                 "pip install tensorflow",
-        "NegativeFractionMonitor(log_dir=...)": "ImportError: TensorBoard event files "
-                                                "(log_dir) needs TensorFlow: pip install tensorflow",
+        "read_scalars": "ImportError: Reading TensorBoard event files needs TensorFlow: "
+                        "pip install tensorflow",
     }
     # The callbacks inside `fit` on this backend: logged and recorded after the epoch.
+    dead_fraction = found["callbacks"].pop("dead_fraction")
     assert found["callbacks"] == {
         "dead_fraction_logged": True,
         "monitor_epochs": [0],
         "tracker_layers": ["layer1_act", "layer2_act", "layer3_act"],
     }
+    # Their event files (written without TensorFlow, in pure Python), read here by TensorFlow.
+    scalars = read_scalars(found["log_dir"])
+    assert scalars["diagnostics/dead_fraction"] == [(0, pytest.approx(dead_fraction[0]))]
+    for layer in found["callbacks"]["tracker_layers"]:
+        assert [step for step, _ in scalars[f"slopes/{layer}/mean"]] == [0]
 
 
 @pytest.mark.parametrize("model", ["mlp", "conv"])

@@ -18,7 +18,8 @@ JAX and PyTorch backends of Keras (TensorFlow is imported only where it is
 used: on TensorFlow the passes are compiled `tf.function`s; elsewhere they run
 batch by batch, with gradients from `_gradients` and jitted on JAX). Data is
 NumPy (`x`, `(x, y)`) everywhere, or a `tf.data.Dataset` where TensorFlow is
-installed. TensorBoard event files (`log_dir=`) need TensorFlow.
+installed. TensorBoard event files (`log_dir=`) are written with or without
+TensorFlow.
 """
 
 import importlib

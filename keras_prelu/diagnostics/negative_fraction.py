@@ -349,7 +349,7 @@ class NegativeFractionMonitor(keras.callbacks.Callback):
         data: evaluation data (a batched `tf.data.Dataset`, or `x` / `(x, y)`).
         idle_threshold: a slope is idle below this negative fraction (0.01).
         batch_size: batch size for in-memory `data`.
-        log_dir: TensorBoard log directory, or None (a directory needs TensorFlow).
+        log_dir: TensorBoard log directory, or None.
         frequency: measure every this many epochs.
     """
 

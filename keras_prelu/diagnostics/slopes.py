@@ -76,8 +76,7 @@ class SlopeTracker(keras.callbacks.Callback):
 
     Args:
         bins: histogram bins per layer and epoch.
-        log_dir: TensorBoard log directory (scalars and histograms), or None (a directory
-            needs TensorFlow).
+        log_dir: TensorBoard log directory (scalars and histograms), or None.
         warn: emit `SlopeWarning`s.
         record_initial: also record the slopes before the first epoch, as epoch -1.
     """

@@ -2,8 +2,8 @@
 
 The layers, the zoo and the diagnostics run on every Keras backend (TensorFlow,
 JAX, PyTorch) and import TensorFlow only where they use it. The parts that are
-TensorFlow programs (training, export, the study, TensorBoard event files)
-call `require_tensorflow` first, so that without TensorFlow they fail with one
+TensorFlow programs (training, export, the study, reading TensorBoard event
+files) call `require_tensorflow` first, so that without TensorFlow they fail with one
 line that says what is missing.
 """
 
