@@ -59,6 +59,7 @@ class _Counted:
 
     def __init__(self, batches, limit=None):
         self.examples = 0
+        self.first_batch_size = None
         self._batches = batches
         self._limit = limit
 
@@ -66,7 +67,9 @@ class _Counted:
         for index, (images, labels) in enumerate(self._batches):
             if self._limit is not None and index >= self._limit:
                 return
-            self.examples += int(labels.shape[0])
+            size = int(labels.shape[0])
+            self.examples += size
+            self.first_batch_size = self.first_batch_size or size
             yield images, labels
 
     def generator(self):
@@ -76,9 +79,9 @@ class _Counted:
 class _Progress(keras.callbacks.Callback):
     """Calls `progress(done, steps, result)` at most every `PROGRESS_SECONDS`, and at the end."""
 
-    def __init__(self, progress, steps, batch_size):
+    def __init__(self, progress, steps, counted):
         super().__init__()
-        self._progress, self._steps, self._batch = progress, steps, batch_size
+        self._progress, self._steps, self._counted = progress, steps, counted
         self._start = self._last = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -87,7 +90,7 @@ class _Progress(keras.callbacks.Callback):
         if self._progress is None or (now - self._last < PROGRESS_SECONDS and done < self._steps):
             return
         self._last = now
-        count = done * self._batch
+        count = done * (self._counted.first_batch_size or 0)
         logs = logs or {}
         self._progress(done, self._steps, epoch_result(
             float(logs.get("loss", float("nan"))) * count,
@@ -168,14 +171,13 @@ class KerasTrainer:
         if steps < 1:
             raise ValueError(f"`steps` must be >= 1. Received: steps={steps}")
         counted = _Counted(dataset, limit=steps)
-        batch_size = _first_batch_size(dataset)
         start = time.perf_counter()
         history = self.model.fit(
             counted.generator(), epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
-            callbacks=[_Progress(progress, steps, batch_size)],
+            callbacks=[_Progress(progress, steps, counted)],
         )
         seconds = time.perf_counter() - start
-        count = steps * batch_size
+        count = counted.examples
         loss, accuracy = history.history["loss"][-1], history.history["accuracy"][-1]
         result = epoch_result(loss * count, accuracy * count, count, steps, seconds)
         if progress is not None:
@@ -208,14 +210,6 @@ class KerasTrainer:
     def learning_rate(self, step=None):
         """The learning rate at `step` (default: the last step taken)."""
         return learning_rate(self.optimizer, step)
-
-
-def _first_batch_size(dataset):
-    batch_size = getattr(dataset, "batch_size", None)
-    if batch_size is None:
-        raise ValueError("The trainer needs batches that know their `batch_size` "
-                         f"(`ArrayData.train_dataset`). Received: {type(dataset).__name__}")
-    return int(batch_size)
 
 
 def _length(dataset):
