@@ -160,7 +160,7 @@ def _tensorflow_only_parts():
     """How the TensorFlow-only parts fail here: {what: "ExceptionType: message"}."""
     found = {}
     for what, attempt in {
-        "keras_prelu.training": lambda: __import__("keras_prelu.training"),
+        "keras_prelu.training.Trainer": lambda: __import__("keras_prelu.training").training.Trainer,
         "read_scalars": lambda: read_scalars("unused-logs"),
     }.items():
         try:

@@ -36,6 +36,10 @@ GROUP_MODULES = {
 }
 ALL_GROUPS = frozenset(GROUP_MODULES)
 
+# Modules that run without TensorFlow inside the TensorFlow-only training package (data for
+# every backend): at import time they may import only utils and each other.
+TENSORFLOW_FREE = ("keras_prelu.training.sources", "keras_prelu.training.array_data")
+
 # group -> the groups its modules may import (its own included).
 ALLOWED = {
     "kernels": {"kernels", "utils"},
@@ -366,6 +370,16 @@ def test_from_imports_name_what_exists():
     for module, source in SOURCES.items():
         problems += [_where(p) for p in missing_names(module, source, SOURCES)]
     _fail_with(problems, "imports of names that do not exist")
+
+
+def test_tensorflow_free_modules_import_only_utils_and_each_other():
+    problems = []
+    for module in TENSORFLOW_FREE:
+        for imp in imports_of(module, SOURCES[module], FILES):
+            if imp.module_level and group_of(imp.target) != "utils" and imp.target not in TENSORFLOW_FREE:
+                problems.append(_where(f"{module}:{imp.line}: `{imp.text}` -- a TensorFlow-free module "
+                                       f"may import only utils and {', '.join(TENSORFLOW_FREE)}"))
+    _fail_with(problems, "imports that could bring TensorFlow in")
 
 
 def test_no_import_cycle_between_groups():

@@ -19,6 +19,7 @@ without TensorFlow), `recipes`, `schedules`, `runs` (run directories),
 """
 
 from keras_prelu.training import (
+    array_data,
     distribute,
     experiment,
     keras_loop,
@@ -47,6 +48,7 @@ from keras_prelu.training.experiment import ConfigError, evaluate, run, train
 from keras_prelu.training.keras_loop import KerasTrainer
 from keras_prelu.training.results import EpochResult
 from keras_prelu.training.settings import TrainSettings
+from keras_prelu.utils.backends import tensorflow_installed
 from keras_prelu.utils.models import slope_variables
 
 # TensorFlow's loop and tf.data pipeline load on first use, so that training
@@ -61,11 +63,13 @@ _TENSORFLOW_NAMES = {
 def __getattr__(name):
     import importlib
 
-    if name in ("data", "trainer", "xla_choice", "array_data"):
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in _TENSORFLOW_NAMES:
-        return getattr(importlib.import_module(f"{__name__}.{_TENSORFLOW_NAMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = name if name in ("data", "trainer", "xla_choice") else _TENSORFLOW_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if not tensorflow_installed():
+        raise ImportError(f"keras_prelu.training.{name} needs TensorFlow: pip install tensorflow")
+    loaded = importlib.import_module(f"{__name__}.{module}")
+    return loaded if module == name else getattr(loaded, name)
 
 
 __all__ = [

@@ -1,7 +1,9 @@
-"""Image-classification data: any TFDS dataset by name, or the bundled scikit-learn `digits`.
+"""Image-classification data as `tf.data` pipelines: any TFDS dataset by name, the bundled
+scikit-learn `digits`, or CIFAR-10 from its JPEG archive.
 
     data = keras_prelu.data.load("digits")                 # offline, 1,437 train / 360 test
     data = keras_prelu.data.load("mnist", data_dir="...", download=False)
+    data = keras_prelu.data.load("cifar10", data_dir="../shared/data")  # holds cifar10_jpeg.npz
     train = data.train_dataset(batch_size=128, epoch=0, seed=0, augment="pad_crop_flip")
     test = data.eval_dataset(batch_size=256)
 
@@ -14,6 +16,9 @@ resume. Larger datasets stream from TFDS's files (decode, cache to memory
 only if asked, seeded shuffle buffer). Images are scaled to [0, 1] and
 standardised per channel with the training split's mean and std, recorded
 in `info` so evaluation applies the same normalisation.
+
+The arrays of `digits` and of the JPEG archive, and the names shared with the
+TensorFlow-free front end (`array_data`), come from `sources`.
 """
 
 import dataclasses
@@ -23,45 +28,22 @@ import socket
 import numpy as np
 import tensorflow as tf
 
+from keras_prelu.training import sources
+from keras_prelu.training.sources import (  # noqa: F401 - `data.X` names kept for callers
+    AUGMENTATIONS,
+    CIFAR10,
+    DIGITS,
+    IN_MEMORY_LIMIT_BYTES,
+    SPLITS,
+    DataError,
+    DatasetInfo,
+    check_augment,
+)
+from keras_prelu.training.sources import mean_std as _mean_std
+from keras_prelu.training.sources import split_val as _split_val
 from keras_prelu.utils.validation import check_choice, close_matches
 
-DIGITS = "digits"
 _PARALLEL_CALLS = max(1, min(4, os.cpu_count() or 1))
-IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
-AUGMENTATIONS = (None, "pad_crop", "pad_crop_flip")
-SPLITS = ("train", "test", "val")
-
-
-def check_augment(augment):
-    if augment not in AUGMENTATIONS:
-        raise ValueError(
-            f"`augment` must be one of {list(AUGMENTATIONS)}. Received: augment={augment!r}"
-        )
-    return augment
-
-
-class DataError(ValueError):
-    """Unknown dataset, a dataset that is not image classification, or data that cannot be had."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    source: str
-    num_classes: int
-    image_shape: tuple
-    train_examples: int
-    test_examples: int
-    test_split: str
-    mean: tuple
-    std: tuple
-    val_examples: int = 0
-
-    def to_dict(self):
-        data = dataclasses.asdict(self)
-        data["image_shape"] = list(self.image_shape)
-        data["mean"], data["std"] = list(self.mean), list(self.std)
-        return data
 
 
 def _stateless_seed(*parts):
@@ -221,56 +203,9 @@ class Data:
         return ds.with_options(options).prefetch(2)
 
 
-def _mean_std(images, scale):
-    """Per-channel mean and std of [N, H, W, C] images scaled to [0, 1], in float64."""
-    flat = images.reshape(-1, images.shape[-1])
-    total = np.zeros(flat.shape[-1])
-    total_sq = np.zeros(flat.shape[-1])
-    for start in range(0, len(flat), 1 << 22):
-        chunk = flat[start:start + (1 << 22)].astype(np.float64) / scale
-        total += chunk.sum(0)
-        total_sq += (chunk * chunk).sum(0)
-    mean = total / len(flat)
-    std = np.sqrt(np.maximum(total_sq / len(flat) - mean * mean, 1e-12))
-    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
-
-
-def _split_val(images, labels, val_split, seed):
-    if not val_split:
-        return (images, labels), None
-    if not 0.0 < val_split < 1.0:
-        raise DataError(f"`val_split` must be in [0, 1). Received: val_split={val_split}")
-    order = np.random.default_rng([int(seed), 7919]).permutation(len(labels))
-    n_val = max(1, int(round(val_split * len(labels))))
-    val, train = order[:n_val], order[n_val:]
-    return (images[train], labels[train]), (images[val], labels[val])
-
-
-def _load_digits(val_split, seed):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_digits()
-    images = (bunch.images.astype(np.float32) / 16.0)[..., None]  # 0..16 -> [0, 1]
-    labels = bunch.target.astype(np.int32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, labels, test_size=0.2, random_state=0, stratify=labels
-    )
-    (x_train, y_train), val = _split_val(x_train, y_train, val_split, seed)
-    mean, std = _mean_std(x_train, 1.0)
-    info = DatasetInfo(
-        name=DIGITS,
-        source="scikit-learn load_digits (UCI optical digits, 8x8); stratified 80/20 split, random_state=0",
-        num_classes=10,
-        image_shape=tuple(x_train.shape[1:]),
-        train_examples=len(y_train),
-        test_examples=len(y_test),
-        test_split="test (20% of load_digits)",
-        mean=mean,
-        std=std,
-        val_examples=0 if val is None else len(val[1]),
-    )
-    return Data(info, (x_train, y_train), (x_test, y_test), val, scale=1.0)
+def _from_arrays(arrays):
+    """The in-memory `Data` of a `sources.Arrays`."""
+    return Data(arrays.info, arrays.train, arrays.test, arrays.val, scale=arrays.scale)
 
 
 def _tfds_builder(name, data_dir):
@@ -421,6 +356,9 @@ def _load_tfds(name, data_dir, download, val_split, seed, in_memory):
 def load(name=DIGITS, data_dir=None, download=True, val_split=0.0, seed=0, in_memory=None):
     """Load a dataset by name: `"digits"` (bundled with scikit-learn) or any TFDS image-classification name.
 
+    `"cifar10"` with a `data_dir` that holds `cifar10_jpeg.npz` (or is that file) is
+    read from that JPEG archive (decoded once, then cached; see `sources`), in memory.
+
     Args:
         data_dir: TFDS data folder holding prepared datasets (default: TFDS's own).
         download: let TFDS download and prepare a dataset that is not prepared.
@@ -435,5 +373,8 @@ def load(name=DIGITS, data_dir=None, download=True, val_split=0.0, seed=0, in_me
     if not isinstance(name, str) or not name:
         raise DataError(f"a dataset name is needed. Received: dataset={name!r}")
     if name == DIGITS:
-        return _load_digits(val_split, seed)
+        return _from_arrays(sources.digits_arrays(val_split, seed))
+    archive = sources.archive_path(data_dir) if name == CIFAR10 else None
+    if archive is not None:
+        return _from_arrays(sources.jpeg_archive_arrays(archive, val_split, seed))
     return _load_tfds(name, data_dir, download, val_split, seed, in_memory)

@@ -2,9 +2,10 @@
 
 The layers, the zoo and the diagnostics run on every Keras backend (TensorFlow,
 JAX, PyTorch) and import TensorFlow only where they use it. The parts that are
-TensorFlow programs (training, export, the study, reading TensorBoard event
-files) call `require_tensorflow` first, so that without TensorFlow they fail with one
-line that says what is missing.
+TensorFlow programs (the TensorFlow training loop and tf.data, export, the study,
+reading TensorBoard event files) call `require_tensorflow` first, so that without
+TensorFlow they fail with one line that says what is missing. `compiled` hands a
+function to the backend's own compiler.
 """
 
 import sys
@@ -48,3 +49,21 @@ def loaded_tensorflow():
     """
     module = sys.modules.get("tensorflow")
     return module if getattr(module, "data", None) is not None else None
+
+
+def compiled(fn):
+    """`fn` compiled by the backend's own compiler where that is cheap: `jax.jit` on JAX,
+    `tf.function` (no XLA) on TensorFlow, `fn` itself (eager) on PyTorch and others.
+
+    `fn` takes and returns tensors; a new input shape means a new compilation.
+    """
+    name = backend()
+    if name == "jax":
+        import jax
+
+        return jax.jit(fn)
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=False)
+    return fn
