@@ -58,7 +58,7 @@ def main(out):
     except Interrupted:
         interrupted = True
     checkpoints_at_crash = sorted(p.name for p in (resumed / "checkpoints").iterdir())
-    resume_code = cli.main(["train", "--out", str(resumed), "--resume", "--progress", "none"])
+    resume_code = cli.main(["train", MODEL, "--out", str(resumed), "--resume", "--progress", "none"])
     card = json.loads((whole / "model_card.json").read_text())
     history = json.loads((whole / "history.json").read_text())
     data = experiment.load_data("digits")

@@ -192,7 +192,8 @@ class KerasTrainer:
         """
         counted = _Counted(dataset)
         start = time.perf_counter()
-        logs = self.model.evaluate(counted.generator(), verbose=0, return_dict=True)
+        logs = self.model.evaluate(counted.generator(), steps=_length(dataset) or None, verbose=0,
+                                   return_dict=True)
         seconds = time.perf_counter() - start
         count = counted.examples
         result = epoch_result(logs["loss"] * count, logs["accuracy"] * count, count,

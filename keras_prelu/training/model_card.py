@@ -26,9 +26,9 @@ def median_images_per_second(history):
 def backend_version(name=None):
     """The installed version of a Keras backend's package ("tensorflow", "jax", "torch"), or None."""
     name = name or backend()
-    module = sys.modules.get(name)
-    if getattr(module, "__version__", None):
-        return str(module.__version__)
+    if name in sys.modules:  # imported, or refused (None)
+        module = sys.modules[name]
+        return None if module is None else str(getattr(module, "__version__", "")) or None
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
