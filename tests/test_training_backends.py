@@ -144,3 +144,26 @@ def test_the_tensorboard_scalars_written_without_tensorflow_read_back(run):
     np.testing.assert_allclose([v for _, v in scalars["train"]["loss"]], history["loss"], rtol=1e-6)
     np.testing.assert_allclose([v for _, v in scalars["validation"]["accuracy"]],
                                history["val_accuracy"], rtol=1e-6)
+
+
+NO_TENSORFLOW_CLI = ("import sys; sys.modules['tensorflow'] = None; "
+                     "from keras_prelu.commands.main import main; sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.skipif(not _available("jax"), reason="jax is not installed")
+def test_mirrored_under_jax_is_keras_data_parallel_over_the_local_devices(tmp_path):
+    from conftest import run_python
+
+    env = python_env(KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    out = tmp_path / "mirrored"
+    run_python("-c", NO_TENSORFLOW_CLI, "train", "mlp3x256_prelu", "--epochs", "1",
+               "--steps-per-epoch", "2", "--batch-size", "32", "--strategy", "mirrored",
+               "--out", out, "--progress", "none", env=env)
+    environment = json.loads((out / "model_card.json").read_text())["environment"]
+    assert (environment["strategy"], environment["replicas"]) == ("DataParallel", 2)
+    refused = run_python("-c", NO_TENSORFLOW_CLI, "train", "mlp3x256_prelu", "--strategy",
+                         "multi_worker", "--out", tmp_path / "refused", env=env, check=False)
+    assert refused.returncode == 2
+    lines = [line for line in refused.stderr.splitlines() if line.startswith("keras-prelu")]
+    assert lines == [lines[0]] and "multi_worker" in lines[0] and "mirrored" in lines[0]
+    assert "Traceback" not in refused.stderr

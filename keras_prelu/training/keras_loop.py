@@ -172,10 +172,11 @@ class KerasTrainer:
             raise ValueError(f"`steps` must be >= 1. Received: steps={steps}")
         counted = _Counted(dataset, limit=steps)
         start = time.perf_counter()
-        history = self.model.fit(
-            counted.generator(), epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
-            callbacks=[_Progress(progress, steps, counted)],
-        )
+        with self.strategy.scope():  # under DataParallel, Keras shards each batch over the devices
+            history = self.model.fit(
+                counted.generator(), epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
+                callbacks=[_Progress(progress, steps, counted)],
+            )
         seconds = time.perf_counter() - start
         count = counted.examples
         loss, accuracy = history.history["loss"][-1], history.history["accuracy"][-1]
@@ -188,7 +189,8 @@ class KerasTrainer:
         """Loss and accuracy over every example of `dataset` (partial batches weighted by size).
 
         `jit_compile` is accepted for the TensorFlow trainer's interface; the
-        steps run as compiled. The result's `xla` says whether they were.
+        steps run as compiled. The result's `xla` says whether they were. Batches
+        are not sharded (a last partial batch need not split over the devices).
         """
         counted = _Counted(dataset)
         start = time.perf_counter()
