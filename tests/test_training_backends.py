@@ -167,3 +167,29 @@ def test_mirrored_under_jax_is_keras_data_parallel_over_the_local_devices(tmp_pa
     lines = [line for line in refused.stderr.splitlines() if line.startswith("keras-prelu")]
     assert lines == [lines[0]] and "multi_worker" in lines[0] and "mirrored" in lines[0]
     assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.skipif(not _available("jax"), reason="jax is not installed")
+def test_compare_under_jax_without_tensorflow_and_its_backend_is_part_of_the_cells(tmp_path,
+                                                                                    capsys):
+    from conftest import run_python
+
+    env = python_env(KERAS_BACKEND="jax")
+    out = tmp_path / "study"
+    args = ["-c", NO_TENSORFLOW_CLI, "compare", "mlp3x256", "--activations", "relu,prelu",
+            "--seeds", "2", "--epochs", "1", "--steps-per-epoch", "3", "--timing-rounds", "3",
+            "--attack-examples", "50", "--out", out]
+    run_python(*args, env=env)
+    state = json.loads((out / "study.json").read_text())
+    assert state["settings"]["backend"] == "jax"
+    summary = state["summary"]["activations"]
+    assert sorted(summary) == ["prelu", "relu"] and summary["prelu"]["test_accuracy"]["n"] == 2
+    assert summary["prelu"]["step_time_ratio"]["n"] == 3
+    report = (out / "report.md").read_text()
+    assert "backend jax" in report and "TensorFlow" not in report.split("## Environment")[1]
+    # The same study directory under TensorFlow would mix backends: refused in one line.
+    from keras_prelu.commands import main as cli
+
+    assert cli.main([str(a) for a in args[2:]]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "backend='jax', not 'tensorflow'" in error[0]

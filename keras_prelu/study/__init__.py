@@ -23,10 +23,6 @@ summary), `claims` (the classic table checked), `tables`, `figures`, `report`
 (report.md), `driver` (`compare`).
 """
 
-from keras_prelu.utils.backends import require_tensorflow
-
-require_tensorflow("keras_prelu.study")  # a TensorFlow program: one clear line without it
-
 from keras_prelu.study.aggregate import mean_series, pooled_slopes, slope_trajectories, summarize
 from keras_prelu.study.cells import (
     CELL_SETTINGS,

@@ -23,7 +23,9 @@ MEASUREMENTS = "measurements.json"
 STATE_FORMAT = 1
 # Settings that define the cells: a study directory cannot be resumed with other values.
 CELL_SETTINGS = ("architecture", "dataset", "recipe", "epochs", "batch_size", "learning_rate",
-                 "warmup_epochs", "steps_per_epoch")
+                 "warmup_epochs", "steps_per_epoch", "backend")
+# What a study saved before a setting was recorded ran with.
+CELL_SETTING_DEFAULTS = {"backend": "tensorflow"}
 # Settings of the measurements: other values re-measure finished cells (no retraining).
 MEASURE_SETTINGS = ("fgsm_epsilon", "attack_examples")
 # What a cell's measurements.json holds; older ones are measured again (no retraining).
@@ -73,10 +75,12 @@ def check_resume(saved, given, path):
     """Raise StudyError when a given cell setting differs from the saved study's."""
     for key in CELL_SETTINGS:
         value = given.get(key)
-        if value is not None and value != saved.get(key):
+        held = saved.get(key, CELL_SETTING_DEFAULTS.get(key))
+        if value is not None and value != held:
             raise StudyError(
-                f"{str(path)!r} holds a study with {key}={saved.get(key)!r}, not {value!r}: rerun "
-                "with its settings to resume it, or choose another --out"
+                f"{str(path)!r} holds a study with {key}={held!r}, not {value!r}: rerun "
+                "with its settings (KERAS_BACKEND for the backend) to resume it, or choose another "
+                "--out"
             )
 
 

@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+import keras
+
 from keras_prelu.study.cells import (
     MEASUREMENTS,
     STATE_FORMAT,
@@ -47,8 +49,7 @@ from keras_prelu.study.names import (
 )
 from keras_prelu.study.report import plural, write_report
 from keras_prelu.study.timing import reset_session, time_steps
-from keras_prelu.training import data as data_lib
-from keras_prelu.training import experiment, runs
+from keras_prelu.training import experiment, runs, sources
 from keras_prelu.training import recipes as recipes_lib
 from keras_prelu.utils.files import atomic_write_json
 from keras_prelu.utils.run_layout import CONFIG_INPUT_SHAPE, CONFIG_NUM_CLASSES, MODEL_CARD_JSON
@@ -111,7 +112,8 @@ def compare(
     given = {"architecture": architecture, "dataset": chosen["dataset"], "recipe": chosen["recipe"],
              "epochs": chosen["epochs"], "batch_size": chosen["batch_size"],
              "learning_rate": chosen["learning_rate"], "warmup_epochs": warmup_epochs,
-             "steps_per_epoch": _checked_steps(chosen["steps_per_epoch"])}
+             "steps_per_epoch": _checked_steps(chosen["steps_per_epoch"]),
+             "backend": keras.backend.backend()}
     study = Study(out if out is not None else _default_out(architecture, chosen["dataset"]))
     state = _open_state(study, given)
     settings = state["settings"]
@@ -126,8 +128,8 @@ def compare(
             "activation": activation, "seed": seed, "model": model_name(architecture, activation),
             "status": "pending", "updated": now()})
     # The data first: an unknown or unavailable dataset fails before anything is written.
-    data_all = data_lib.load(settings["dataset"], data_dir=data_dir,
-                             download=True if download is None else download)
+    data_all = experiment.load_data(settings["dataset"], data_dir=data_dir,
+                                    download=True if download is None else download)
     study.state = state
     study.path.mkdir(parents=True, exist_ok=True)
     study.save()
@@ -199,10 +201,10 @@ def _open_state(study, given):
                                  warmup_epochs=given["warmup_epochs"])
     except ValueError as error:
         raise StudyError(str(error).splitlines()[0]) from None
-    settings = {"architecture": given["architecture"], "dataset": given["dataset"] or data_lib.DIGITS,
+    settings = {"architecture": given["architecture"], "dataset": given["dataset"] or sources.DIGITS,
                 "recipe": recipe.name, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
                 "learning_rate": recipe.learning_rate, "warmup_epochs": recipe.warmup_epochs,
-                "steps_per_epoch": given["steps_per_epoch"]}
+                "steps_per_epoch": given["steps_per_epoch"], "backend": given["backend"]}
     return {"format": STATE_FORMAT, "created": now(), "settings": settings, "commands": [],
             "cells": {}, "timing": None}
 

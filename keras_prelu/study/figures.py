@@ -16,11 +16,15 @@ from keras_prelu import diagnostics, layers
 from keras_prelu.diagnostics import plots
 from keras_prelu.study.aggregate import pooled_slopes, slope_trajectories, tracked_series
 from keras_prelu.study.cells import FIGURES, STATE_FILE, cell_results, read_measurements
-from keras_prelu.study.measurements import IDLE_THRESHOLD, initial_slope_values, load_trained
+from keras_prelu.study.measurements import (
+    IDLE_THRESHOLD,
+    initial_slope_values,
+    load_trained,
+    test_batches,
+)
 from keras_prelu.study.names import StudyError, fixed_slope
 from keras_prelu.study.statistics import mean_interval
-from keras_prelu.training import data as data_lib
-from keras_prelu.training import runs
+from keras_prelu.training import experiment, runs
 from keras_prelu.utils.run_layout import CONFIG_INPUT_SHAPE, CONFIG_NUM_CLASSES
 
 
@@ -347,7 +351,7 @@ def _read_run(run):
 def _measure_negative_fractions(run, config, data_dir, download, batch_size, stream):
     """{layer: LayerNegativeFraction} of the run's model on its dataset's test split."""
     settings = config["settings"]
-    data = data_lib.load(settings["dataset"], data_dir=data_dir or settings.get("data_dir"),
+    data = experiment.load_data(settings["dataset"], data_dir=data_dir or settings.get("data_dir"),
                          download=settings.get("download", True) if download is None else download)
     data = data.with_normalization(config["dataset"]["mean"], config["dataset"]["std"])
     net, source = load_trained(run.path)
@@ -356,5 +360,6 @@ def _measure_negative_fractions(run, config, data_dir, download, batch_size, str
                      f"{settings['dataset']} (test split)\n")
         stream.flush()
     report = diagnostics.measure_negative_fraction(
-        net, data.eval_dataset(batch_size, split="test"), idle_threshold=IDLE_THRESHOLD)
+        net, test_batches(data, batch_size), idle_threshold=IDLE_THRESHOLD,
+        batch_size=batch_size)
     return report.layers

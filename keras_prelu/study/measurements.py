@@ -26,12 +26,12 @@ import dataclasses
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_prelu import diagnostics
 from keras_prelu.study.cells import MEASUREMENT_FORMAT
 from keras_prelu.study.names import StudyError, fixed_slope
 from keras_prelu.training import experiment, runs
+from keras_prelu.utils.backends import is_tensorflow, loaded_tensorflow
 from keras_prelu.utils.models import slope_variables
 from keras_prelu.utils.run_layout import MODEL_FILE, WEIGHTS_FILE
 
@@ -60,6 +60,10 @@ def load_trained(run_dir):
 @contextlib.contextmanager
 def quiet_retracing():
     """Silence TensorFlow's retracing warnings: every cell's new model is compiled once, by design."""
+    tf = loaded_tensorflow()
+    if tf is None:  # another backend: nothing retraces
+        yield
+        return
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel("ERROR")
@@ -72,9 +76,11 @@ def quiet_retracing():
 def pixel_model(model, mean, std):
     """`model` behind its standardisation, so attacks work on [0, 1] images."""
     inputs = keras.Input(tuple(model.inputs[0].shape[1:]), name="pixels")
-    standardize = keras.layers.Normalization(
-        mean=list(mean), variance=[float(s) ** 2 for s in std], axis=-1, name="standardize"
-    )
+    mean = np.asarray(mean, np.float32)
+    std = np.asarray(std, np.float32)
+    # keras.ops, not keras.layers.Normalization: a preprocessing layer asks for TensorFlow
+    # wherever a `tensorflow` entry is in sys.modules, even under JAX.
+    standardize = keras.layers.Lambda(lambda x: (x - mean) / std, name="standardize")
     return keras.Model(inputs, model(standardize(inputs)), name="pixel_space")
 
 
@@ -98,6 +104,17 @@ def sample_test_split(data, limit, seed=0):
     return np.asarray(images, np.float32) / data.scale, np.asarray(labels, np.int32)
 
 
+def test_batches(data, batch_size, limit=None):
+    """The test split, standardised, for the diagnostics: a `tf.data.Dataset` of batches under
+    TensorFlow, else in-memory `(x, y)` arrays; only the first `limit` images when given."""
+    if is_tensorflow():
+        batches = data.eval_dataset(batch_size, split="test")
+        return batches if limit is None else batches.unbatch().take(limit).batch(batch_size)
+    images, labels = data.split("test")
+    images, labels = images[:limit], labels[:limit]
+    return keras.ops.convert_to_numpy(data.normalize(images)), np.asarray(labels, np.int32)
+
+
 def measure(model, data, activation, initial_slopes=None, fgsm_epsilon=0.01, attack_examples=2000,
             batch_size=256):
     """Diagnostics of a trained model on `data`'s test split (see the module docstring); a JSON-able dict.
@@ -107,7 +124,8 @@ def measure(model, data, activation, initial_slopes=None, fgsm_epsilon=0.01, att
     """
     with quiet_retracing():
         report = diagnostics.measure_negative_fraction(
-            model, data.eval_dataset(batch_size, split="test"), idle_threshold=IDLE_THRESHOLD
+            model, test_batches(data, batch_size), idle_threshold=IDLE_THRESHOLD,
+            batch_size=batch_size
         )
         slopes = {name: {k: v[k] for k in ("mean", "min", "max", "count")}
                   for name, v in diagnostics.slope_statistics(model).items()}
@@ -199,9 +217,9 @@ def unit_tracker(limit=2000, batch_size=256):
     limit = int(limit)
 
     def track(model, data, epoch):
-        images = data.eval_dataset(batch_size, split="test").unbatch().take(limit).batch(batch_size)
         with quiet_retracing():
-            report = diagnostics.measure_negative_fraction(model, images)
+            report = diagnostics.measure_negative_fraction(
+                model, test_batches(data, batch_size, limit), batch_size=batch_size)
         shares = unit_shares(report)
         return {"dead_fraction": shares["dead_fraction"],
                 "never_positive_fraction": shares["never_positive_fraction"],

@@ -117,13 +117,22 @@ def _figure_lines(study_path, figures):
     return lines
 
 
+def _backend_words(environment):
+    """ "TensorFlow 2.21.0" or "backend jax 0.4.30" (cards from before the backend was recorded:
+    TensorFlow)."""
+    backend = environment.get("backend", "tensorflow")
+    if backend == "tensorflow":
+        return f"TensorFlow {environment.get('tensorflow', '?')}"
+    return f"backend {backend} {environment.get('backend_version', '?')}"
+
+
 def _environment_lines(environment, created):
     return [
         "## Environment",
         "",
         f"- {environment.get('platform', platform.platform(terse=True))}, Python "
-        f"{environment.get('python', platform.python_version())}, TensorFlow "
-        f"{environment.get('tensorflow', '?')}, Keras {environment.get('keras', '?')}, "
+        f"{environment.get('python', platform.python_version())}, "
+        f"{_backend_words(environment)}, Keras {environment.get('keras', '?')}, "
         f"{environment.get('cpu_count', os.cpu_count())} CPU cores, device "
         f"{environment.get('device', '?')}",
         f"- study started {created}; report written {now()}",

@@ -14,15 +14,15 @@ ratio to the reference activation, with its interquartile range
 machine.
 """
 
+import itertools
 import time
 
 import keras
-import tensorflow as tf
 
 from keras_prelu.study.measurements import quiet_retracing
 from keras_prelu.study.names import model_name
 from keras_prelu.training import experiment
-from keras_prelu.training.trainer import Trainer
+from keras_prelu.utils.backends import is_tensorflow
 
 # Steps of the warm-up call (traces and compiles) and of the probe that sizes "auto" rounds.
 _PROBE_STEPS = 5
@@ -37,34 +37,42 @@ def reset_session():
 class _Contender:
     """One activation's compiled model: a training step and an inference step on a fixed batch."""
 
-    def __init__(self, net, optimizer, dataset, images, jit_compile):
-        self.trainer = Trainer(net, optimizer, jit_compile=jit_compile, steps_per_execution="auto")
-        self.dataset = dataset
+    def __init__(self, net, optimizer, batch, images, jit_compile):
+        self.trainer = experiment.make_trainer(net, optimizer, jit_compile=jit_compile,
+                                               steps_per_execution="auto")
+        self.batch = batch
         self.images = images
-        self._infer = tf.function(lambda x: net(x, training=False))
+        if is_tensorflow():
+            import tensorflow as tf
+
+            self.dataset = tf.data.Dataset.from_tensors(batch).repeat()
+            self._infer = tf.function(lambda x: net(x, training=False))
+        else:  # Keras's own compiled predict step (jit on JAX)
+            self.dataset = None
+            self._infer = net.predict_on_batch
 
     def train(self, steps):
-        return self.trainer.train_epoch(self.dataset, steps)["seconds"] / steps
+        dataset = self.dataset if self.dataset is not None else itertools.repeat(self.batch)
+        return self.trainer.train_epoch(dataset, steps)["seconds"] / steps
 
     def infer(self, steps):
-        self._infer(self.images).numpy()
+        keras.ops.convert_to_numpy(self._infer(self.images))
         start = time.perf_counter()
         for _ in range(steps):
             output = self._infer(self.images)
-        output.numpy()
+        keras.ops.convert_to_numpy(output)
         return (time.perf_counter() - start) / steps
 
 
 def _contenders(architecture, activations, data, recipe, batch, seed, jit_compile):
     """{activation: _Contender} compiled and warmed up, and {activation: training seconds per step}."""
-    dataset = tf.data.Dataset.from_tensors(batch).repeat()
     contenders, probe = {}, {}
     for activation in activations:
         keras.utils.set_random_seed(seed)
         net = experiment.build_model(model_name(architecture, activation), data.info.image_shape,
                                      data.info.num_classes)
         optimizer = recipe.make_optimizer(data.steps_per_epoch(recipe.batch_size))
-        contender = _Contender(net, optimizer, dataset, batch[0], jit_compile)
+        contender = _Contender(net, optimizer, batch, batch[0], jit_compile)
         contender.train(_PROBE_STEPS)  # traces and compiles
         contender.infer(_PROBE_STEPS)
         probe[activation] = contender.train(_PROBE_STEPS)
