@@ -8,7 +8,10 @@
 
 This is what `keras-prelu train` and `keras-prelu evaluate` run; `run(settings)`
 takes a `TrainSettings` directly. The run directory layout is described in
-`keras_prelu.utils.run_layout` and `keras_prelu.training.runs`.
+`keras_prelu.utils.run_layout` and `keras_prelu.training.runs`. It runs on the
+backend Keras runs: under TensorFlow with `data` (tf.data) and `trainer.Trainer`,
+elsewhere with `array_data` and `keras_loop.KerasTrainer` (`load_data`,
+`make_trainer`); the run directory is the same.
 """
 
 import contextlib
@@ -31,10 +34,10 @@ from keras_prelu.training import recipes as recipes_lib
 from keras_prelu.training import distribute, keras_loop, runs, sources
 from keras_prelu.training.model_card import build_model_card, median_images_per_second
 from keras_prelu.training.settings import PROGRESS_MODES, ConfigError, TrainSettings
+from keras_prelu.utils.backends import is_tensorflow
 from keras_prelu.utils.files import OutOfSpace, is_out_of_space
 from keras_prelu.utils.locks import DirectoryInUse, DirectoryLock
 from keras_prelu.utils.run_layout import CONFIG_INPUT_SHAPE, CONFIG_NUM_CLASSES
-from keras_prelu.utils.backends import is_tensorflow
 from keras_prelu.utils.models import slope_variables, variables_are_finite
 from keras_prelu.utils.validation import close_matches
 
@@ -42,7 +45,7 @@ __all__ = [
     "PROGRESS_MODES", "ConfigError", "RunDirectoryInUse", "TrainSettings", "TrainingDiverged",
     "build_model",
     "check_model_name",
-    "command_line", "evaluate", "run", "train",
+    "command_line", "evaluate", "load_data", "make_trainer", "run", "train",
 ]
 EVAL_SPLITS = sources.SPLITS
 _log = logging.getLogger("keras_prelu")
