@@ -1,9 +1,11 @@
 """Forward+backward time of keras_prelu.PReLU against ReLU and keras.layers.PReLU.
 
 Input 128x32x32x16 float32, one slope per channel; each step returns the
-output and the gradients for the input and the slopes. Graph mode (tf.function) and XLA (jit_compile=True). The cases are
-timed in interleaved rounds and compared by their medians, so a busy machine
-slows all of them alike.
+output and the gradients for the input and the slopes. Graph mode
+(tf.function) and XLA (jit_compile=True). The cases alternate within each
+round (`benchmarks/rounds.py`), and each ratio reported is the median over
+rounds of the two cases' times in the same round, with its range, so a busy
+machine slows both sides of a ratio alike.
 
     python benchmarks/activations.py [--rounds 15] [--steps 10]
 
@@ -13,6 +15,7 @@ Targets (../shared/PRODUCT.md): PReLU <= 1.3x ReLU in each mode, and
 
 import argparse
 import os
+import statistics
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,10 +44,10 @@ def make_step(layer, x, upstream, jit_compile):
     return step
 
 
-def time_cases(steps_by_name, rounds, steps):
-    """The median over interleaved rounds of each case's seconds per step."""
-    samples = time_in_rounds(steps_by_name, rounds, steps, lambda out: [o.numpy() for o in out])
-    return {name: float(np.median(s)) for name, s in samples.items()}
+def ratio(times, numerator, denominator):
+    """(median, min, max) over rounds of times[numerator] / times[denominator], same round."""
+    ratios = [n / d for n, d in zip(times[numerator], times[denominator])]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def main():
@@ -56,11 +59,9 @@ def main():
     rng = np.random.default_rng(0)
     x = tf.constant(rng.standard_normal(SHAPE).astype("float32"))
     upstream = tf.constant(rng.standard_normal(SHAPE).astype("float32"))
-    print(f"input {SHAPE} float32, {os.cpu_count()} CPUs, TF {tf.__version__}, Keras {keras.__version__}")
+    load_before = os.getloadavg()[0]
     native.load()
-    print(f"native PReLU kernels (graph mode): {native.status()}")
-    print(f"{'mode':6s} {'case':22s} {'ms':>8s} {'vs ReLU':>8s} {'vs keras PReLU':>15s}")
-    verdicts = []
+    results = []
     for mode, jit in [("graph", False), ("xla", True)]:
         steps_by_name = {
             "relu": make_step(keras.layers.ReLU(), x, upstream, jit),
@@ -70,19 +71,26 @@ def main():
                 x, upstream, jit,
             ),
         }
-        med = time_cases(steps_by_name, args.rounds, args.steps)
-        for name, seconds in med.items():
-            print(
-                f"{mode:6s} {name:22s} {seconds * 1e3:8.2f} {seconds / med['relu']:7.2f}x "
-                f"{seconds / med['keras.layers.PReLU']:14.2f}x"
-            )
-        ratio_relu = med["keras_prelu.PReLU"] / med["relu"]
-        verdicts.append((f"{mode}: PReLU / ReLU = {ratio_relu:.2f} (target <= 1.30)", ratio_relu <= 1.3))
+        times = time_in_rounds(steps_by_name, args.rounds, args.steps, lambda out: [o.numpy() for o in out])
+        results.append((mode, times))
+    print(f"input {SHAPE} float32, {args.rounds} rounds x {args.steps} steps, {os.cpu_count()} CPUs, "
+          f"TF {tf.__version__}, Keras {keras.__version__}, "
+          f"load average before/after {load_before:.2f} / {os.getloadavg()[0]:.2f}")
+    print(f"native PReLU kernels (graph mode): {native.status()}")
+    print(f"{'mode':6s} {'case':22s} {'median ms':>9s}")
+    for mode, times in results:
+        for name, seconds in times.items():
+            print(f"{mode:6s} {name:22s} {1e3 * statistics.median(seconds):9.2f}")
+    print("ratios: median of same-round ratios [min, max]")
+    verdicts = []
+    for mode, times in results:
+        checks = [("keras_prelu.PReLU", "relu", "ReLU", 1.3)]
         if mode == "graph":
-            ratio_keras = med["keras_prelu.PReLU"] / med["keras.layers.PReLU"]
-            verdicts.append(
-                (f"{mode}: PReLU / keras.layers.PReLU = {ratio_keras:.2f} (target <= 0.50)", ratio_keras <= 0.5)
-            )
+            checks.append(("keras_prelu.PReLU", "keras.layers.PReLU", "keras.layers.PReLU", 0.5))
+        for numerator, denominator, label, target in checks:
+            median, low, high = ratio(times, numerator, denominator)
+            verdicts.append((f"{mode}: PReLU / {label} = {median:.2f} [{low:.2f}, {high:.2f}] "
+                             f"(target <= {target:.2f})", median <= target))
     for text, ok in verdicts:
         print(("MET    " if ok else "MISSED ") + text)
 

@@ -1,10 +1,17 @@
 """TensorFlow kernels for PReLU.
 
-Two implementations of the same function and gradient:
+Three implementations of the same function:
 
+- Inference (no gradient tape may record, outside XLA): plain TensorFlow ops,
+  no XLA cluster (one per PReLU costs a launch that dwarfs the math at batch
+  1). With every slope in (0, 1), `maximum(x, alpha * x)` (two element-wise
+  kernels); otherwise, and on GPU, `x * where(x < 0, alpha, 1)`. On CPU the
+  choice is a `tf.cond` on the slopes at run time. Both forms are exact (equal
+  to `where(x < 0, alpha * x, x)`) and differentiable. SavedModels traced for
+  serving get this form; converter graphs get `ops.export_friendly`'s.
 - XLA: the forward and the backward each compile to one small XLA cluster (even
   inside an otherwise un-compiled `tf.function`). Used inside `jit_compile=True`
-  functions, for inference and export graphs, for float16/bfloat16 and on GPU.
+  functions, and while a tape records for float16/bfloat16 and on GPU.
 - Native (`keras_prelu.native`): hand-written multi-threaded CPU kernels whose
   backward writes `dx` and sums `dalpha` in one pass (XLA:CPU needs a second
   pass over `x` and `upstream` for the reduction). Used for float32 on CPU when
@@ -20,11 +27,12 @@ from tensorflow.python.saved_model import save_context
 
 from keras_prelu import native
 
-try:  # TensorFlow's private tape API: without it the native kernels are never chosen.
+try:  # TensorFlow's private tape API: without it neither the native kernels nor the
+    # inference form are chosen (the XLA kernels run everywhere).
     from tensorflow.python.eager.record import could_possibly_record as _tape_may_record
 except ImportError:  # pragma: no cover - other TensorFlow versions
     def _tape_may_record():
-        return False
+        return None  # unknown
 
 
 @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
@@ -170,8 +178,37 @@ tf.RegisterGradient("KerasPreluForward")(_native_gradient_of_forward)
 tf.RegisterGradient("KerasPreluBackward")(_native_gradient_of_backward)
 
 
+def _select_prelu(x, alpha):
+    """`x * where(x < 0, alpha, 1)`: exact for any slopes, three element-wise kernels."""
+    return x * tf.where(x < 0, alpha, tf.ones((), x.dtype))
+
+
+def _inference_prelu(x, alpha):
+    """PReLU as plain ops for graphs no tape records (see the module docstring).
+
+    For slopes strictly between 0 and 1, `alpha * x >= x` where x < 0 and `<= x`
+    elsewhere (rounding is monotone; infinities and NaN included), so
+    `maximum(x, alpha * x)` is PReLU bit for bit. `alpha * alpha < alpha` holds
+    exactly for those slopes (never for 0, 1, a negative slope or NaN). The check
+    costs a few scalar ops; on GPU it would copy the predicate to the host at
+    every layer, so the GPU takes the select form unconditionally.
+    """
+    if _gpu_visible():
+        return _select_prelu(x, alpha)
+    in_unit_interval = tf.reduce_all(alpha * alpha < alpha)
+    static = tf.get_static_value(in_unit_interval)
+    if static is not None:  # constant slopes: no cond in the graph
+        return tf.maximum(x, alpha * x) if static else _select_prelu(x, alpha)
+    return tf.cond(
+        in_unit_interval, lambda: tf.maximum(x, alpha * x), lambda: _select_prelu(x, alpha)
+    )
+
+
 def prelu(x, alpha, reduce_axes):
-    """PReLU with a hand-written gradient; `reduce_axes` sums dalpha to alpha's shape."""
+    """PReLU; while a tape may record, with a hand-written gradient (`reduce_axes` sums
+    dalpha to alpha's shape)."""
+    if _tape_may_record() is False and not _in_xla_context():
+        return _inference_prelu(x, alpha)
     module = _native_module(x, alpha)
     if module is not None:
         return _native_prelu(module, x, alpha)

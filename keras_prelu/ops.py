@@ -3,9 +3,11 @@
 They accept any tensor-like input. `prelu` has a hand-written gradient:
 dx = upstream where x >= 0 else alpha * upstream, and
 dalpha = sum of x * upstream over the entries where x < 0, reduced to alpha's
-shape. On the TensorFlow backend both directions run as fused XLA clusters, or,
-for float32 training steps on CPU outside XLA, as the hand-written one-pass
-kernels of `keras_prelu.native` (see `keras_prelu._tf_kernels`).
+shape. On the TensorFlow backend, while a gradient tape may record, both
+directions run as fused XLA clusters, or, for float32 training steps on CPU
+outside XLA, as the hand-written one-pass kernels of `keras_prelu.native`;
+graphs no tape records (inference, SavedModels for serving) get a plain-op
+forward with no XLA cluster (see `keras_prelu._tf_kernels`).
 
 Inside `with export_friendly():` `prelu` instead emits the plain pattern
 `relu(x) + (-alpha) * relu(-x)`, which graph converters recognise (the TFLite
@@ -84,8 +86,10 @@ def export_friendly():
     (Keras 2's PReLU graph) with `alpha` reshaped to rank `rank(x) - 1`, the
     pattern the TFLite converter fuses into its builtin PRELU op (inputs of rank
     2 to 4; higher ranks get `where(x < 0, alpha * x, x)`). No XLA-compiled
-    functions are traced, so SavedModel, TFLite and ONNX converters see only
-    ordinary ops. The values equal those of the fast kernel exactly.
+    functions are traced, so the TFLite and ONNX converters see only ordinary
+    ops. The values equal those of the fast kernel exactly. (SavedModels for
+    serving are traced without it: the inference form outside this block is
+    faster with plain TensorFlow and is XLA-free too.)
 
     The switch is per thread (a training loop in another thread keeps the fast
     kernel) and nests; it only affects functions traced inside the block.

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 import keras_prelu
 from conftest import last_json_line, python_env, randomize_slopes, run_python
-from keras_prelu import export
+from keras_prelu import _tf_kernels, export
 from keras_prelu import ops as prelu_ops
 from keras_prelu.export import keras_format as keras_export
 from keras_prelu.export import onnx as onnx_export
@@ -229,6 +229,20 @@ CLEAN_LOADER = textwrap.dedent(
 )
 
 
+def saved_model_op_types(directory):
+    """Every op type in a SavedModel's graph and functions."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((directory / "saved_model.pb").read_bytes())
+    types = set()
+    for meta_graph in proto.meta_graphs:
+        types |= {node.op for node in meta_graph.graph_def.node}
+        for function in meta_graph.graph_def.library.function:
+            types |= {node.op for node in function.node_def}
+    return types
+
+
 def serve_in_clean_process(model_dir, x, tmp_path):
     np.save(tmp_path / "x.npy", x)
     proc = run_python("-c", CLEAN_LOADER, model_dir, tmp_path / "x.npy", cwd=tmp_path)
@@ -244,6 +258,7 @@ def test_saved_model_serves_with_plain_tensorflow(digit_arrays, tmp_path):
     assert result.path == str(version_dir)
     assert (version_dir / "saved_model.pb").is_file() and (version_dir / "variables").is_dir()
     assert export.saved_model_xla_functions(version_dir) == []
+    assert "Maximum" in saved_model_op_types(version_dir)  # PReLU's serving form
     assert result.max_scaled_diff <= TOL
     assert result.inputs == {"input": ("float32", (-1, 32, 32, 3))}
 
@@ -364,10 +379,13 @@ def test_mixed_precision_model_is_exported_in_float32(tmp_path):
 
 
 def test_tflite_without_export_switch_is_rejected(monkeypatch, tmp_path):
-    """Traced with the fast kernel, PReLU is no PRELU op: the export must fail, not write it."""
-    monkeypatch.setattr(saved_model_export, "export_friendly", contextlib.nullcontext)
+    """Traced with the serving form, PReLU is no PRELU op: the export must fail, not write it;
+    a SavedModel holding PReLU's XLA kernels is refused too."""
+    monkeypatch.setattr(tflite_export, "export_friendly", contextlib.nullcontext)
     with pytest.raises(export.ExportError, match="PRELU"):
         export.export_model(mixed_model(), tmp_path / "m.tflite", "tflite")
+    monkeypatch.setattr(_tf_kernels, "_inference_prelu", lambda x, alpha: _tf_kernels._xla_prelu(
+        x, alpha, prelu_ops._broadcast_reduce_axes(tuple(x.shape), tuple(alpha.shape))))
     with pytest.raises(export.ExportError, match="XLA"):
         export.export_model(mixed_model(), tmp_path / "sm")
     assert os.listdir(tmp_path) == []

@@ -58,6 +58,49 @@ def test_prelu_matches_numpy_forward_and_gradients(name, shape, make_alpha, mode
     np.testing.assert_allclose(dalpha.numpy(), dalpha_ref, rtol=1e-5, atol=1e-5)
 
 
+def _xla_functions(concrete):
+    return [f.signature.name for f in concrete.graph.as_graph_def().library.function
+            if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b]
+
+
+SLOPE_RANGES = {"in_unit_interval": (0.05, 0.95), "zero": (0.0, 0.0), "negative": (-0.5, 0.5),
+                "above_one": (0.5, 1.5)}
+
+
+@pytest.mark.parametrize("slopes", sorted(SLOPE_RANGES))
+def test_inference_graphs_are_plain_ops_equal_to_numpy_and_differentiable(slopes):
+    """Without a tape PReLU is plain TensorFlow (no XLA cluster), bit-equal to NumPy in float32
+    for slopes in (0, 1) (`maximum(x, alpha * x)`) and any others (the select form), also at
+    +-inf and -0."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 5, 4)).astype("float32")
+    x[0, 0, :] = [np.inf, -np.inf, -0.0, 0.0]
+    low, high = SLOPE_RANGES[slopes]
+    alpha = tf.Variable(rng.uniform(low, high, (4,)).astype("float32"))
+    with np.errstate(invalid="ignore"):  # 0 * -inf
+        want = np.where(x < 0, alpha.numpy() * x, x)
+
+    @tf.function
+    def infer(x_t):
+        return ops.prelu(x_t, alpha)
+
+    concrete = infer.get_concrete_function(tf.TensorSpec((None, 5, 4)))
+    assert _xla_functions(concrete) == []
+    np.testing.assert_array_equal(infer(x).numpy(), want)
+    np.testing.assert_array_equal(ops.prelu(x, alpha).numpy(), want)  # eager, no tape
+
+    finite = rng.standard_normal((6, 5, 4)).astype("float32")
+    upstream = rng.standard_normal(finite.shape).astype("float32")
+    x_t = tf.constant(finite)
+    with tf.GradientTape() as tape:  # the graph traced without a tape, differentiated
+        tape.watch(x_t)
+        y = infer(x_t)
+    dx, dalpha = tape.gradient(y, [x_t, alpha], output_gradients=tf.constant(upstream))
+    dx_ref, dalpha_ref = prelu_gradients_reference(finite, alpha.numpy(), upstream)
+    np.testing.assert_allclose(dx.numpy(), dx_ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dalpha.numpy(), dalpha_ref, rtol=1e-5, atol=1e-5)
+
+
 def test_prelu_gradients_match_numerical_differentiation():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 4, 2))

@@ -5,11 +5,15 @@
     print(result.summary())
     export_model(model, "m.tflite", "tflite", quantize="int8", data="digits")
 
-Every export is traced under `keras_prelu.ops.export_friendly()`, so PReLU
-becomes `relu(x) + (-alpha) * relu(-x)`: plain TensorFlow ops (no XLA
-clusters) that the TFLite converter fuses into its builtin PRELU op and that
-tf2onnx turns into ONNX `PRelu` (after the fusion in `export.onnx`). LeakyReLU
-and RReLU (at inference) are `tf.nn.leaky_relu`, i.e. LEAKY_RELU / LeakyRelu.
+No export contains XLA clusters. TFLite and ONNX are traced under
+`keras_prelu.ops.export_friendly()`, so PReLU becomes
+`relu(x) + (-alpha) * relu(-x)`: plain TensorFlow ops that the TFLite converter
+fuses into its builtin PRELU op and that tf2onnx turns into ONNX `PRelu` (after
+the fusion in `export.onnx`). The SavedModel, which is served by TensorFlow
+itself, keeps PReLU's inference form (`maximum(x, alpha * x)` when every slope
+is in (0, 1), chosen at run time; see `keras_prelu._tf_kernels`), which
+TensorFlow runs faster. LeakyReLU and RReLU (at inference) are
+`tf.nn.leaky_relu`, i.e. LEAKY_RELU / LeakyRelu.
 
 Writes are atomic (`keras_prelu.utils.files.atomic_output`): the artifact is
 written into a hidden temporary sibling of the target, verified there, and

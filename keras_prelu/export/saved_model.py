@@ -1,5 +1,6 @@
-"""SavedModel: written with `keras.export.ExportArchive` under `export_friendly()`, checked
-for XLA-only functions, and served in a fresh process where Keras cannot be imported."""
+"""SavedModel: written with `keras.export.ExportArchive` (PReLU in its plain inference form,
+see `keras_prelu._tf_kernels`), checked for XLA-only functions, and served in a fresh process
+where Keras cannot be imported."""
 
 import json
 import os
@@ -13,21 +14,24 @@ from tensorflow.core.protobuf import saved_model_pb2
 from keras_prelu.export.common import SERVING_ENDPOINT, ExportError
 from keras_prelu.export.signature import serving_function
 from keras_prelu.export.verify import check_parity
-from keras_prelu.ops import export_friendly
 from keras_prelu.utils.files import scratch_directory
 
 
 def write_saved_model(model, spec, in_name, out_names, directory):
-    """Write `model`'s serving signature `SERVING_ENDPOINT` (and "serving_default") to `directory`."""
-    with export_friendly():
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(
-            name=SERVING_ENDPOINT,
-            fn=serving_function(model, in_name, out_names),
-            input_signature=[spec],
-        )
-        archive.write_out(os.fspath(directory), verbose=False)
+    """Write `model`'s serving signature `SERVING_ENDPOINT` (and "serving_default") to `directory`.
+
+    Traced without a gradient tape, PReLU gets the plain inference form (no XLA cluster,
+    fastest with plain TensorFlow); a converter's scratch copy is written inside
+    `keras_prelu.ops.export_friendly()` instead (see `export.tflite`).
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name=SERVING_ENDPOINT,
+        fn=serving_function(model, in_name, out_names),
+        input_signature=[spec],
+    )
+    archive.write_out(os.fspath(directory), verbose=False)
 
 
 def saved_model_xla_functions(directory):
@@ -146,7 +150,7 @@ def export_saved_model(job, directory):
     if xla:
         raise ExportError(
             f"The SavedModel has {len(xla)} XLA-only functions (e.g. {xla[0]}); "
-            "it was not traced under keras_prelu.ops.export_friendly()"
+            "PReLU's XLA kernels were traced into it instead of its inference form"
         )
     parity, inputs, outputs = _verify_saved_model(directory, job)
     return {"parity": parity, "inputs": inputs, "outputs": outputs}

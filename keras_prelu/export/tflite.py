@@ -16,6 +16,7 @@ from keras_prelu.export.common import (
     ExportError,
 )
 from keras_prelu.export.verify import as_sample, compare_outputs, keras_outputs
+from keras_prelu.ops import export_friendly
 from keras_prelu.utils.models import all_layers
 from keras_prelu.utils.files import scratch_directory
 
@@ -26,12 +27,15 @@ def convert_tflite(model, spec, in_name, out_names, representative=None):
     """TFLite flatbuffer of the serving signature, via a scratch SavedModel.
 
     Converting from a SavedModel freezes the variables and keeps the
-    signature's input and output names. With `representative` inputs, full
-    integer (int8) quantization calibrated on them, float32 input and output.
+    signature's input and output names. The scratch SavedModel is traced under
+    `export_friendly()`, PReLU's pattern for the converter's PRELU op. With
+    `representative` inputs, full integer (int8) quantization calibrated on
+    them, float32 input and output.
     """
     with scratch_directory("tflite") as scratch:
         saved = os.path.join(scratch, "saved_model")
-        saved_model.write_saved_model(model, spec, in_name, out_names, saved)
+        with export_friendly():
+            saved_model.write_saved_model(model, spec, in_name, out_names, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[SERVING_ENDPOINT])
         if representative is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
