@@ -10,7 +10,15 @@ from keras_prelu.utils import startup
 if startup.running_as_command():
     startup.quiet_tensorflow_import()
 
-from keras_prelu import activations, constraints, initializers, layers, ops, optimizers
+from keras_prelu import (
+    activations,
+    constraints,
+    initializers,
+    layers,
+    normalization,
+    ops,
+    optimizers,
+)
 from keras_prelu.activations import (
     get_activation,
     kernel_initializer_for,
@@ -41,6 +49,7 @@ __all__ = [
     "known_activations",
     "layers",
     "negative_slope_of",
+    "normalization",
     "ops",
     "optimizers",
 ]

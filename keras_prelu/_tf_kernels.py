@@ -213,3 +213,20 @@ def prelu(x, alpha, reduce_axes):
     if module is not None:
         return _native_prelu(module, x, alpha)
     return _xla_prelu(x, alpha, reduce_axes)
+
+
+def fused_batch_norm(x, gamma, beta, epsilon):
+    """Training-mode batch normalisation over all but the last axis as TensorFlow's one
+    `FusedBatchNormV3` op (one gradient op backward): (output, batch mean, biased batch variance).
+
+    `x`: float32 of rank 4 (NHWC) or 2 (seen as N x 1 x 1 x C).
+    """
+    shape = tf.shape(x)
+    if x.shape.rank == 2:
+        x = tf.reshape(x, [shape[0], 1, 1, shape[1]])
+    y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+        x, gamma, beta, epsilon=epsilon, data_format="NHWC", is_training=True)[:3]
+    count = tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)
+    # The op returns the unbiased (Bessel-corrected) variance; Keras keeps the biased one.
+    variance = variance * ((count - 1.0) / tf.maximum(count, 1.0))
+    return tf.reshape(y, shape), mean, variance

@@ -17,7 +17,8 @@ TOP_PACKAGES = ("keras_prelu", "zoo")
 MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 100
 
-CORE_MODULES = ("activations", "constraints", "initializers", "layers", "ops", "optimizers")
+CORE_MODULES = ("activations", "constraints", "initializers", "layers", "normalization", "ops",
+                "optimizers")
 
 # group -> the module names it holds: "a.b" means a.b and everything below it.
 # The package `keras_prelu` itself (its __init__) is core too (see group_of).

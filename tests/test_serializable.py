@@ -19,6 +19,7 @@ from keras_prelu import (
     SlopeRange,
     optimizers,
 )
+from keras_prelu.normalization import BatchNormalization
 from keras_prelu.training import schedules
 from serializable_checks import check_serializable, kind_of, registered_name
 from zoo.layers import ZeroPadShortcut
@@ -40,6 +41,9 @@ CASES = {
     "LeakyReLU": (lambda: LeakyReLU(), {"input_shape": (2, 4, 3)}),
     "LeakyReLU-0.2": (lambda: LeakyReLU(0.2), {"input_shape": (2, 5)}),
     "RReLU": (lambda: RReLU(lower=0.1, upper=0.3, seed=3), {"input_shape": (2, 4, 3)}),
+    "BatchNormalization-4d": (lambda: BatchNormalization(momentum=0.9, epsilon=1e-5),
+                              {"input_shape": (4, 3, 3, 2)}),
+    "BatchNormalization-2d": (lambda: BatchNormalization(center=False), {"input_shape": (4, 5)}),
     "ZeroPadShortcut-strides1": (lambda: ZeroPadShortcut(4, strides=1), {"input_shape": (2, 3, 3, 2)}),
     "ZeroPadShortcut-strides2": (lambda: ZeroPadShortcut(6, strides=2), {"input_shape": (2, 5, 4, 3)}),
     "ZeroPadShortcut-channels_first": (

@@ -5,6 +5,7 @@ import keras
 
 import keras_prelu
 from keras_prelu.activations import zoo_suffixes
+from keras_prelu.normalization import BatchNormalization
 from keras_prelu.utils.validation import check_choice, check_int
 from zoo import registry
 from zoo.layers import ZeroPadShortcut
@@ -85,7 +86,8 @@ def dense(x, units, activation, norm, name):
 def normalize(x, norm, name):
     if norm == "none":
         return x
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
+    # Keras's BatchNormalization, trained with TensorFlow's fused kernel (keras_prelu.normalization).
+    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
 
 
 def act(x, activation, name):

@@ -1,0 +1,81 @@
+"""keras_prelu.normalization.BatchNormalization: Keras's layer, trained with TensorFlow's fused kernel.
+
+Against `keras.layers.BatchNormalization` with the same weights: the same training outputs,
+gradients (input, gamma, beta) and moving statistics, over steps, for NHWC and dense inputs,
+with and without center/scale, under XLA and mixed precision; inference and the cases it leaves
+to Keras unchanged; the training graph holds one FusedBatchNormV3 op.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_prelu.normalization import BatchNormalization
+
+
+def _pair(shape, **kwargs):
+    rng = np.random.default_rng(0)
+    ours, theirs = BatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
+    ours.build(shape)
+    theirs.build(shape)
+    for a, b in zip(ours.weights, theirs.weights):
+        value = rng.uniform(0.5, 1.5, a.shape).astype("float32")
+        a.assign(value)
+        b.assign(value)
+    return ours, theirs
+
+
+def _step(layer, x, upstream, jit=False):
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
+        return [y] + tape.gradient(loss, [x] + layer.trainable_weights)
+
+    outputs = tf.function(run, jit_compile=True)(x) if jit else run(x)
+    return [np.asarray(o, np.float32) for o in outputs]
+
+
+@pytest.mark.parametrize("shape", [(8, 5, 5, 6), (16, 7)])
+@pytest.mark.parametrize("options", [{}, {"center": False}, {"scale": False}, {"momentum": 0.5}])
+@pytest.mark.parametrize("jit", [False, True])
+def test_training_equals_keras(shape, options, jit):
+    ours, theirs = _pair(shape, epsilon=1e-3, **options)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        x = tf.constant(rng.normal(2.0, 3.0, shape).astype("float32"))
+        upstream = tf.constant(rng.normal(size=shape).astype("float32"))
+        for a, b in zip(_step(ours, x, upstream, jit), _step(theirs, x, upstream, jit)):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+        for a, b in zip(ours.non_trainable_weights, theirs.non_trainable_weights):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    x = tf.constant(rng.normal(size=shape).astype("float32"))
+    np.testing.assert_allclose(ours(x, training=False).numpy(), theirs(x, training=False).numpy(),
+                               rtol=1e-5, atol=1e-6)  # the same code; moving statistics 1 ulp apart
+
+
+def test_mixed_precision_keeps_statistics_in_float32():
+    ours, theirs = _pair((4, 3, 3, 2), dtype="mixed_float16")
+    x = tf.constant(np.random.default_rng(2).normal(size=(4, 3, 3, 2)).astype("float16"))
+    a, b = ours(x, training=True), theirs(x, training=True)
+    assert a.dtype == b.dtype == tf.float16
+    np.testing.assert_allclose(a.numpy().astype("float32"), b.numpy().astype("float32"), atol=2e-3)
+    assert ours.moving_mean.dtype == "float32"
+
+
+def test_one_fused_op_in_training_and_keras_code_elsewhere():
+    layer = BatchNormalization()
+    layer.build((2, 4, 4, 3))
+    graph = tf.function(lambda x: layer(x, training=True)).get_concrete_function(
+        tf.TensorSpec((2, 4, 4, 3))).graph
+    kinds = [op.type for op in graph.get_operations()]
+    assert kinds.count("FusedBatchNormV3") == 1
+    inference = tf.function(lambda x: layer(x, training=False)).get_concrete_function(
+        tf.TensorSpec((2, 4, 4, 3))).graph
+    assert "FusedBatchNormV3" not in [op.type for op in inference.get_operations()]
+    # Channels-first, ranks other than 2 and 4, masks: Keras's own code.
+    assert not BatchNormalization(axis=1)._fusable(tf.zeros((2, 3, 4, 4)), True, None)
+    assert not BatchNormalization()._fusable(tf.zeros((2, 3, 4)), True, None)
+    assert not BatchNormalization()._fusable(tf.zeros((2, 3)), True, tf.ones((2,)))
