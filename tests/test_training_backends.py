@@ -193,3 +193,15 @@ def test_compare_under_jax_without_tensorflow_and_its_backend_is_part_of_the_cel
     assert cli.main([str(a) for a in args[2:]]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "backend='jax', not 'tensorflow'" in error[0]
+
+
+@pytest.mark.skipif(not _available("jax"), reason="jax is not installed")
+def test_export_without_tensorflow_is_one_line(tmp_path):
+    from conftest import run_python
+
+    result = run_python("-c", NO_TENSORFLOW_CLI, "export", tmp_path, "--format", "tflite",
+                        env=python_env(KERAS_BACKEND="jax"), check=False)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("keras-prelu")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert lines == ["keras-prelu: error: export: keras_prelu.export needs TensorFlow: "
+                     "pip install tensorflow"]

@@ -108,11 +108,11 @@ def _run(args):
     return 0
 
 
-try:
+try:  # export writes TensorFlow formats: without TensorFlow the command says so in one line
     from keras_prelu import export
 except ImportError as missing:
     if tensorflow_installed():  # a real import error, not a missing TensorFlow
-        raise  # export writes TensorFlow formats: TensorFlow must be installed
+        raise
     export, _MISSING = None, missing
 
 

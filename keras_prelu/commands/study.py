@@ -3,15 +3,9 @@
 import argparse
 import sys
 
-from keras_prelu.commands.flags import (
-    auto_or,
-    number,
-    register_unavailable,
-    user_errors_as_usage,
-    whole,
-)
+from keras_prelu import study
+from keras_prelu.commands.flags import auto_or, number, user_errors_as_usage, whole
 from keras_prelu.training import experiment, progress
-from keras_prelu.utils.backends import tensorflow_installed
 
 
 def _seeds(text):
@@ -33,18 +27,7 @@ def _activations(text):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-try:
-    from keras_prelu import study
-except ImportError as missing:
-    if tensorflow_installed():  # a real import error, not a missing TensorFlow
-        raise  # the study is a TensorFlow program
-    study, _MISSING = None, missing
-
-
 def register(subparsers):
-    if study is None:
-        register_unavailable(subparsers, ["compare", "plot"], _MISSING)
-        return
     compare = subparsers.add_parser(
         "compare",
         help="train one architecture with each activation over several seeds and write a report",

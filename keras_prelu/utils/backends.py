@@ -1,11 +1,12 @@
 """Which Keras backend runs, and TensorFlow where it is optional.
 
-The layers, the zoo and the diagnostics run on every Keras backend (TensorFlow,
-JAX, PyTorch) and import TensorFlow only where they use it. The parts that are
-TensorFlow programs (the TensorFlow training loop and tf.data, export, the study,
-reading TensorBoard event files) call `require_tensorflow` first, so that without
-TensorFlow they fail with one line that says what is missing. `compiled` hands a
-function to the backend's own compiler.
+The layers, the zoo, the diagnostics, training and the study run on every Keras
+backend (TensorFlow, JAX, PyTorch) and import TensorFlow only where they use it
+(the TensorFlow training loop and tf.data load only under the TensorFlow
+backend). The parts that are TensorFlow programs (export, reading TensorBoard
+event files) call `require_tensorflow` first, so that without TensorFlow they
+fail with one line that says what is missing. `compiled` hands a function to
+the backend's own compiler.
 """
 
 import sys
