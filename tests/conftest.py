@@ -5,7 +5,7 @@ Helpers (plain functions; tests import them with `from conftest import ...`,
 pytest puts tests/ on sys.path):
 
 - subprocesses: `ROOT`, `KERAS_PRELU` (the installed command), `python_env`,
-  `run_python`, `last_json_line`, `own_lines`;
+  `run_python`, `last_json_line`, `child_json`, `own_lines`;
 - the command in-process: `run_cli`, `usage_error`;
 - figures: `png_size`, `check_png`;
 - models: `randomize_slopes`.
@@ -96,6 +96,13 @@ def run_python(*args, check=True, timeout=300, env=None, cwd=None):
 def last_json_line(stdout):
     """The JSON object a child process printed as its last line."""
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+def child_json(code, stdout, stderr):
+    """`last_json_line` of a finished child, after asserting exit code 0 (showing the end of
+    its stderr when not)."""
+    assert code == 0, stderr[-4000:]
+    return last_json_line(stdout)
 
 
 def own_lines(text):

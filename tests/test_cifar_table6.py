@@ -7,7 +7,6 @@ way it runs on an accelerator machine that has no TensorFlow).
 
 import importlib.util
 import json
-import sys
 
 import pytest
 

@@ -20,7 +20,6 @@ resume; they are not `data.Data`'s TensorFlow draws (without augmentation the
 two give the same batches). TensorFlow is imported only to load a TFDS dataset.
 """
 
-import dataclasses
 
 import keras
 import numpy as np
@@ -28,7 +27,6 @@ import numpy as np
 from keras_prelu.training import sources
 from keras_prelu.training.sources import CIFAR10, DIGITS, DataError, check_augment
 from keras_prelu.utils.backends import compiled
-from keras_prelu.utils.validation import check_choice
 
 ops = keras.ops
 
@@ -85,16 +83,14 @@ def _crop_and_flip(images, plan, pad_h, pad_w):
                        (batch, height, width, channels))
 
 
-class ArrayData:
+class ArrayData(sources.Splits):
     """One dataset in memory: train / test (and optional validation) `(images, labels)` NumPy
     splits plus `info`; the interface of `data.Data` with batches of backend tensors."""
 
     in_memory = True
 
     def __init__(self, info, train, test, val=None, scale=255.0):
-        self.info = info
-        self._splits = {"train": train, "test": test, "val": val}
-        self.scale = float(scale)
+        super().__init__(info, train, test, val, scale)
         self._stats = None  # (scale, mean, std) as tensors, made on first use
         self._device = {}  # split -> (images, labels) on the device; shared with renormalised copies
         self._compiled = {}
@@ -106,39 +102,10 @@ class ArrayData:
 
     def with_normalization(self, mean, std):
         """The same data standardised with another mean and std (e.g. those a model was trained with)."""
-        mean = tuple(float(m) for m in mean)
-        std = tuple(float(s) for s in std)
-        if len(mean) != len(self.info.mean) or len(std) != len(self.info.std):
-            raise DataError(
-                f"The normalisation has {len(mean)} channels; dataset {self.info.name!r} has "
-                f"{len(self.info.mean)}. Received: mean={mean}"
-            )
-        info = dataclasses.replace(self.info, mean=mean, std=std)
-        other = ArrayData(info, self._splits["train"], self._splits["test"], self._splits["val"],
-                          scale=self.scale)
+        info, splits = self._renormalized(mean, std)
+        other = ArrayData(info, *splits, scale=self.scale)
         other._device, other._compiled = self._device, self._compiled
         return other
-
-    def split(self, name):
-        check_choice("split", name, sources.SPLITS)
-        if self._splits[name] is None:
-            raise DataError(f"This dataset has no {name!r} split loaded. Received: split={name!r}")
-        return self._splits[name]
-
-    @property
-    def has_val(self):
-        return self._splits["val"] is not None
-
-    def num_examples(self, split="train"):
-        return {
-            "train": self.info.train_examples,
-            "test": self.info.test_examples,
-            "val": self.info.val_examples,
-        }[split]
-
-    def steps_per_epoch(self, batch_size):
-        """Full batches per training epoch (the last partial batch is dropped)."""
-        return self.info.train_examples // batch_size
 
     def normalize(self, images):
         """`(images / scale - mean) / std` as a float32 tensor."""

@@ -21,7 +21,6 @@ The arrays of `digits` and of the JPEG archive, and the names shared with the
 TensorFlow-free front end (`array_data`), come from `sources`.
 """
 
-import dataclasses
 import os
 import socket
 
@@ -41,7 +40,7 @@ from keras_prelu.training.sources import (  # noqa: F401 - `data.X` names kept f
 )
 from keras_prelu.training.sources import mean_std as _mean_std
 from keras_prelu.training.sources import split_val as _split_val
-from keras_prelu.utils.validation import check_choice, close_matches
+from keras_prelu.utils.validation import close_matches
 
 _PARALLEL_CALLS = max(1, min(4, os.cpu_count() or 1))
 
@@ -83,7 +82,7 @@ def augment_batch(images, seed, augment, pad_fraction=0.125):
     return images
 
 
-class Data:
+class Data(sources.Splits):
     """One dataset: train / test (and optional validation) splits plus `info`.
 
     Splits are uint8 or float [N, H, W, C] arrays in memory (`in_memory`), or
@@ -91,9 +90,7 @@ class Data:
     """
 
     def __init__(self, info, train, test, val=None, scale=255.0, in_memory=True):
-        self.info = info
-        self._splits = {"train": train, "test": test, "val": val}
-        self.scale = float(scale)
+        super().__init__(info, train, test, val, scale)
         self.in_memory = in_memory
         self._mean = tf.constant(np.asarray(info.mean, np.float32))
         self._std = tf.constant(np.asarray(info.std, np.float32))
@@ -101,37 +98,8 @@ class Data:
 
     def with_normalization(self, mean, std):
         """The same data standardised with another mean and std (e.g. those a model was trained with)."""
-        mean = tuple(float(m) for m in mean)
-        std = tuple(float(s) for s in std)
-        if len(mean) != len(self.info.mean) or len(std) != len(self.info.std):
-            raise DataError(
-                f"The normalisation has {len(mean)} channels; dataset {self.info.name!r} has "
-                f"{len(self.info.mean)}. Received: mean={mean}"
-            )
-        info = dataclasses.replace(self.info, mean=mean, std=std)
-        return Data(info, self._splits["train"], self._splits["test"], self._splits["val"],
-                    scale=self.scale, in_memory=self.in_memory)
-
-    def split(self, name):
-        check_choice("split", name, SPLITS)
-        if self._splits[name] is None:
-            raise DataError(f"This dataset has no {name!r} split loaded. Received: split={name!r}")
-        return self._splits[name]
-
-    @property
-    def has_val(self):
-        return self._splits["val"] is not None
-
-    def num_examples(self, split="train"):
-        return {
-            "train": self.info.train_examples,
-            "test": self.info.test_examples,
-            "val": self.info.val_examples,
-        }[split]
-
-    def steps_per_epoch(self, batch_size):
-        """Full batches per training epoch (the last partial batch is dropped)."""
-        return self.info.train_examples // batch_size
+        info, splits = self._renormalized(mean, std)
+        return Data(info, *splits, scale=self.scale, in_memory=self.in_memory)
 
     def normalize(self, images):
         images = tf.cast(images, tf.float32) / self.scale

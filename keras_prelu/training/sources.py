@@ -10,8 +10,9 @@ The archive (keys `data`: concatenated JPEG bytes, `offsets`: [N + 1],
 in threads the first time and cached as an `.npz` in
 `keras_prelu.utils.files.cache_dir()/datasets/`, named by a SHA-256 of the
 archive; a cache file that is damaged or does not match its archive is
-decoded anew and rewritten. Also the names both data front ends share
-(`DatasetInfo`, `DataError`, `check_augment`, the validation hold-out and the
+decoded anew and rewritten. Also what both data front ends share
+(`DatasetInfo`, `DataError`, `check_augment`, the `Splits` base class of
+`data.Data` and `array_data.ArrayData`, the validation hold-out and the
 per-channel mean and std). Imports NumPy, Pillow and the package's utils only.
 """
 
@@ -27,6 +28,7 @@ import zipfile
 import numpy as np
 
 from keras_prelu.utils import files
+from keras_prelu.utils.validation import check_choice
 
 DIGITS = "digits"
 CIFAR10 = "cifar10"
@@ -71,6 +73,49 @@ class DatasetInfo:
         data["image_shape"] = list(self.image_shape)
         data["mean"], data["std"] = list(self.mean), list(self.std)
         return data
+
+
+class Splits:
+    """What every dataset front end (`data.Data`, `array_data.ArrayData`) keeps the same way:
+    `info`, the train / test (optional validation) splits and the pixel `scale`."""
+
+    def __init__(self, info, train, test, val=None, scale=255.0):
+        self.info = info
+        self._splits = {"train": train, "test": test, "val": val}
+        self.scale = float(scale)
+
+    def _renormalized(self, mean, std):
+        """(`info` with another mean and std, the three splits) for `with_normalization`."""
+        mean = tuple(float(m) for m in mean)
+        std = tuple(float(s) for s in std)
+        if len(mean) != len(self.info.mean) or len(std) != len(self.info.std):
+            raise DataError(
+                f"The normalisation has {len(mean)} channels; dataset {self.info.name!r} has "
+                f"{len(self.info.mean)}. Received: mean={mean}"
+            )
+        info = dataclasses.replace(self.info, mean=mean, std=std)
+        return info, (self._splits["train"], self._splits["test"], self._splits["val"])
+
+    def split(self, name):
+        check_choice("split", name, SPLITS)
+        if self._splits[name] is None:
+            raise DataError(f"This dataset has no {name!r} split loaded. Received: split={name!r}")
+        return self._splits[name]
+
+    @property
+    def has_val(self):
+        return self._splits["val"] is not None
+
+    def num_examples(self, split="train"):
+        return {
+            "train": self.info.train_examples,
+            "test": self.info.test_examples,
+            "val": self.info.val_examples,
+        }[split]
+
+    def steps_per_epoch(self, batch_size):
+        """Full batches per training epoch (the last partial batch is dropped)."""
+        return self.info.train_examples // batch_size
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from keras_prelu.training.distribute import default_jit_compile, resolve_strategy
 from keras_prelu.training.keras_loop import learning_rate, optimizer_iterations
-from keras_prelu.training.results import EpochResult, epoch_result
+from keras_prelu.training.results import epoch_result
 from keras_prelu.utils.models import outputs_are_probabilities
 
 AUTO_CALL_SECONDS = 0.5
