@@ -43,6 +43,9 @@ LAYOUTS = [
     ("many_channels", (3, 5000), (1, 5000)),
     ("long_rows", (2, 9000, 3), (1, 1, 3)),
     ("no_channels", (3, 0), (1, 0)),
+    # Several work items per (outer, channel) slice, and one long shared slice.
+    ("long_channels_first", (2, 3, 90, 100), (1, 3, 1, 1)),
+    ("long_shared", (3, 40, 100, 2), (1, 1, 1, 1)),
 ]
 
 
@@ -88,6 +91,28 @@ def test_native_handles_empty_batch_and_unknown_dims(module):
     np.testing.assert_allclose(dalpha.numpy().ravel(), [-30.0] * 4)
     ops = _op_types(step.get_concrete_function())
     assert set(NATIVE_OPS) <= ops
+
+
+def test_outputs_reusing_input_buffers_are_correct(module):
+    """Forward may write y over x, backward dx over upstream, when nothing else holds them."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 9, 9, 5)).astype("float32")
+    upstream = rng.standard_normal(x.shape).astype("float32")
+    alpha = rng.uniform(0.1, 0.4, (5,)).astype("float32")
+    dims = tf.constant([4 * 9 * 9, 5, 1], tf.int64)
+
+    @tf.function
+    def run(x, upstream):
+        # Fresh buffers referenced by nothing else, so the ops may take them over.
+        y = module.keras_prelu_forward(x * 2.0, alpha, dims)
+        dx, dalpha = module.keras_prelu_backward(x * 2.0, alpha, upstream * 2.0, dims)
+        return y, dx, dalpha
+
+    y, dx, dalpha = run(tf.constant(x), tf.constant(upstream))
+    want_y, want_dx, want_dalpha = reference(2 * x, alpha, 2 * upstream, (0, 1, 2))
+    np.testing.assert_array_equal(y.numpy(), want_y.astype("float32"))
+    np.testing.assert_allclose(dx.numpy(), want_dx, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dalpha.numpy(), want_dalpha.ravel(), rtol=1e-5, atol=1e-4)
 
 
 def _op_types(concrete):
