@@ -215,6 +215,22 @@ def prelu(x, alpha, reduce_axes):
     return _xla_prelu(x, alpha, reduce_axes)
 
 
+def fused_batch_norm_inference(x, gamma, beta, mean, variance, epsilon):
+    """Inference-mode batch normalisation over the last axis as one `FusedBatchNormV3` op
+    (which TensorFlow's graph optimizer folds into a preceding convolution).
+
+    `x`: float32 of rank 4 (NHWC) or 2 (seen as N x 1 x 1 x C).
+    """
+    dense = x.shape.rank == 2
+    if dense:  # no reshape for NHWC: it would stand between the op and the graph's fusions
+        shape = tf.shape(x)
+        x = tf.reshape(x, [shape[0], 1, 1, shape[1]])
+    y = tf.compat.v1.nn.fused_batch_norm(
+        x, gamma, beta, mean=mean, variance=variance, epsilon=epsilon, data_format="NHWC",
+        is_training=False)[0]
+    return tf.reshape(y, shape) if dense else y
+
+
 def fused_batch_norm(x, gamma, beta, epsilon):
     """Training-mode batch normalisation over all but the last axis as TensorFlow's one
     `FusedBatchNormV3` op (one gradient op backward): (output, batch mean, biased batch variance).

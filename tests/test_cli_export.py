@@ -69,6 +69,13 @@ def test_run_directory_to_versioned_saved_model_with_final_weights(tmp_path):
     usage_error("export", run, "--out", tmp_path / "serving", "--version", "4", fragments=["already exists"])
 
 
+def test_jit_compiled_saved_model(keras_file, tmp_path):
+    code, out, err = run_cli("export", keras_file, "--out", tmp_path / "xla", "--jit-compile")
+    assert code == 0, err
+    assert "compiled: the serving function is one XLA computation" in out
+    assert export.saved_model_xla_functions(tmp_path / "xla")
+
+
 def test_tflite_refuses_existing_output_until_overwrite(keras_file, tmp_path):
     out_file = tmp_path / "m.tflite"
     code, out, err = run_cli("export", keras_file, "--format", "tflite", "--out", out_file)
@@ -113,6 +120,8 @@ def test_int8_with_dataset_reports_accuracy(keras_file, tmp_path):
         (["{tmp}", "--out", "{tmp}/x"], "has no model.keras: it is not a run directory"),
         (["{keras}", "--format", "keras", "--out", "{tmp}/x.h5"], "needs an --out path ending in .keras"),
         (["{keras}", "--out", "{tmp}/x", "--quantize", "int8"], "--quantize is for --format tflite"),
+        (["{keras}", "--format", "onnx", "--out", "{tmp}/x", "--jit-compile"],
+         "--jit-compile is for --format saved_model"),
         (["{keras}", "--format", "tflite", "--out", "{tmp}/x", "--version", "1"], "--version is for"),
         (["{keras}", "--out", "{tmp}/x", "--version", "0"], "--version must be a positive integer"),
         (["{keras}", "--format", "tflite", "--out", "{tmp}/x", "--quantize", "int8"],

@@ -283,6 +283,23 @@ def test_saved_model_serves_with_plain_tensorflow(digit_arrays, tmp_path):
     assert "dtype: DT_FLOAT" in shown.stdout and "shape: (-1, 32, 32, 3)" in shown.stdout
 
 
+def test_saved_model_compiled_with_xla(tmp_path):
+    model = zoo_model("cifar_resnet", "prelu")
+    x = np.random.default_rng(8).normal(size=(4, 32, 32, 3)).astype("float32")
+    result = export.export_model(model, tmp_path / "xla", sample=x, jit_compile=True)
+    assert result.jit_compile and "XLA" in result.summary()
+    assert export.saved_model_xla_functions(tmp_path / "xla")
+    served = serve_in_clean_process(tmp_path / "xla", x, tmp_path)  # plain TensorFlow, no Keras
+    (output_name,) = served["outputs"]
+    assert_close(keras_outputs(model, x), np.array(served["outputs"][output_name], "float32"))
+    assert_close(keras_outputs(model, x[:1]), np.array(served["one"][output_name], "float32"))
+    with pytest.raises(ValueError, match="jit_compile.*saved_model"):
+        export.export_model(model, tmp_path / "x.tflite", "tflite", jit_compile=True)
+    with pytest.raises(ValueError, match="True or False"):
+        export.export_model(model, tmp_path / "y", jit_compile="yes")
+    assert not (tmp_path / "x.tflite").exists() and not (tmp_path / "y").exists()
+
+
 # ---------------------------------------------------------------------------
 # TFLite
 # ---------------------------------------------------------------------------
@@ -494,8 +511,8 @@ def test_interrupted_saved_model_export_leaves_nothing(monkeypatch, tmp_path):
     written = []
     original = saved_model_export.write_saved_model
 
-    def write_then_interrupt(model, spec, in_name, out_names, directory):
-        original(model, spec, in_name, out_names, directory)
+    def write_then_interrupt(model, spec, in_name, out_names, directory, jit_compile=False):
+        original(model, spec, in_name, out_names, directory, jit_compile)
         written.append(directory)
         assert (directory / "saved_model.pb").is_file()  # fully written, not yet in place
         raise Interrupted()

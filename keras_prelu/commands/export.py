@@ -58,6 +58,8 @@ def _check_flags(args):
         raise UsageError("--version is for --format saved_model (TF Serving's PATH/VERSION layout)")
     if args.quantize and args.format != "tflite":
         raise UsageError("--quantize is for --format tflite")
+    if args.jit_compile and args.format != "saved_model":
+        raise UsageError("--jit-compile is for --format saved_model")
     if args.format == "onnx":
         ok, reason = export.onnx_available()
         if not ok:
@@ -97,6 +99,7 @@ def _run(args):
                 sample_size=args.sample_size, atol=args.atol, quantize=args.quantize,
                 input_name=args.input_name, opset=args.opset, data=data, data_dir=args.data_dir,
                 calibration_size=args.calibration_size, eval_size=args.eval_size,
+                jit_compile=args.jit_compile,
             )
     except export.ExportError as error:
         print(f"keras-prelu: error: {str(error).splitlines()[0]}", file=sys.stderr)
@@ -134,6 +137,11 @@ def register(subparsers):
     parser.add_argument(
         "--version", metavar="N|auto",
         help="SavedModel only: write TF Serving's layout PATH/N/ ('auto': one above the highest)",
+    )
+    parser.add_argument(
+        "--jit-compile", action="store_true",
+        help="SavedModel only: serve the model as one XLA computation (PReLU as cheap as ReLU, "
+        "faster small batches; the server needs XLA, each new batch size compiles once)",
     )
     parser.add_argument("--quantize", choices=export.QUANTIZATIONS,
                         help="TFLite only: int8 post-training quantization")

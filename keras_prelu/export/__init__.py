@@ -5,7 +5,9 @@
     print(result.summary())
     export_model(model, "m.tflite", "tflite", quantize="int8", data="digits")
 
-No export contains XLA clusters. TFLite and ONNX are traced under
+No export contains XLA clusters unless asked: `export_model(..., jit_compile=True)`
+(`keras-prelu export --jit-compile`) makes a SavedModel whose serving function is
+one XLA computation, for servers that have XLA. TFLite and ONNX are traced under
 `keras_prelu.ops.export_friendly()`, so PReLU becomes
 `relu(x) + (-alpha) * relu(-x)`: plain TensorFlow ops that the TFLite converter
 fuses into its builtin PRELU op and that tf2onnx turns into ONNX `PRelu` (after

@@ -24,6 +24,7 @@ class ExportResult:
         outputs: {name: (dtype, shape)} likewise.
         ops: for TFLite and ONNX, {op name: count} of the written graph.
         note: e.g. that a mixed-precision model was exported as float32.
+        jit_compile: for a SavedModel, whether it serves as one XLA computation.
         quantization: for int8 TFLite, figures of the quantized model against
             the Keras model (accuracies, drop in percentage points, agreement,
             max |diff|); the parity fields above then describe the float
@@ -43,6 +44,7 @@ class ExportResult:
     ops: dict = None
     quantization: dict = None
     note: str = ""
+    jit_compile: bool = False
 
     def summary(self):
         """Human-readable lines, as printed by `keras-prelu export`."""
@@ -60,6 +62,11 @@ class ExportResult:
             f"max |diff| = {self.max_abs_diff:.3g} (outputs up to {self.output_scale:.3g}; "
             f"tolerance {tolerance})"
         )
+        if self.jit_compile:
+            lines.append(
+                "  compiled: the serving function is one XLA computation; serve it where XLA is "
+                "available (TF Serving on CPU: --xla_cpu_compilation_enabled=true); each new "
+                "batch size compiles on its first call")
         if self.note:
             lines.append(f"  note: {self.note}")
         if self.quantization:

@@ -1,6 +1,7 @@
 """SavedModel: written with `keras.export.ExportArchive` (PReLU in its plain inference form,
 see `keras_prelu._tf_kernels`), checked for XLA-only functions, and served in a fresh process
-where Keras cannot be imported."""
+where Keras cannot be imported. With `jit_compile=True` the serving function is instead one
+XLA computation, and the check is that it is."""
 
 import json
 import os
@@ -9,6 +10,7 @@ import sys
 
 import keras
 import numpy as np
+import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from keras_prelu.export.common import SERVING_ENDPOINT, ExportError
@@ -17,20 +19,20 @@ from keras_prelu.export.verify import check_parity
 from keras_prelu.utils.files import scratch_directory
 
 
-def write_saved_model(model, spec, in_name, out_names, directory):
+def write_saved_model(model, spec, in_name, out_names, directory, jit_compile=False):
     """Write `model`'s serving signature `SERVING_ENDPOINT` (and "serving_default") to `directory`.
 
     Traced without a gradient tape, PReLU gets the plain inference form (no XLA cluster,
     fastest with plain TensorFlow); a converter's scratch copy is written inside
-    `keras_prelu.ops.export_friendly()` instead (see `export.tflite`).
+    `keras_prelu.ops.export_friendly()` instead (see `export.tflite`). With `jit_compile`,
+    the whole serving function is one XLA computation.
     """
+    serve = serving_function(model, in_name, out_names)
+    if jit_compile:
+        serve = tf.function(serve, jit_compile=True, autograph=False)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        name=SERVING_ENDPOINT,
-        fn=serving_function(model, in_name, out_names),
-        input_signature=[spec],
-    )
+    archive.add_endpoint(name=SERVING_ENDPOINT, fn=serve, input_signature=[spec])
     archive.write_out(os.fspath(directory), verbose=False)
 
 
@@ -143,11 +145,13 @@ def _verify_saved_model(directory, job):
     return parity, inputs, outputs
 
 
-def export_saved_model(job, directory):
+def export_saved_model(job, directory, jit_compile=False):
     """Write `job`'s model to `directory` and verify it: {parity, inputs, outputs}."""
-    write_saved_model(job.model, job.spec, job.in_name, job.out_names, directory)
+    write_saved_model(job.model, job.spec, job.in_name, job.out_names, directory, jit_compile)
     xla = saved_model_xla_functions(directory)
-    if xla:
+    if jit_compile and not xla:
+        raise ExportError("The SavedModel was asked to be XLA-compiled but has no XLA function")
+    if xla and not jit_compile:
         raise ExportError(
             f"The SavedModel has {len(xla)} XLA-only functions (e.g. {xla[0]}); "
             "PReLU's XLA kernels were traced into it instead of its inference form"
