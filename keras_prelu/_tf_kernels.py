@@ -21,6 +21,7 @@ Three implementations of the same function:
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import ops as tf_ops
 from tensorflow.python.saved_model import save_context
@@ -190,15 +191,18 @@ def _inference_prelu(x, alpha):
     elsewhere (rounding is monotone; infinities and NaN included), so
     `maximum(x, alpha * x)` is PReLU bit for bit. `alpha * alpha < alpha` holds
     exactly for those slopes (never for 0, 1, a negative slope or NaN). The check
-    costs a few scalar ops; on GPU it would copy the predicate to the host at
-    every layer, so the GPU takes the select form unconditionally.
+    costs a few scalar ops per call; on GPU it would copy the predicate to the
+    host at every layer, so the GPU takes the select form. Constant slopes (an
+    exported serving graph, see `keras_prelu.ops.constant_slopes`) are checked
+    when tracing: no run-time check, on any device.
     """
+    value = tf.get_static_value(alpha)
+    if value is not None:
+        in_unit_interval = bool(np.all(value * value < value))  # in alpha's dtype, as below
+        return tf.maximum(x, alpha * x) if in_unit_interval else _select_prelu(x, alpha)
     if _gpu_visible():
         return _select_prelu(x, alpha)
     in_unit_interval = tf.reduce_all(alpha * alpha < alpha)
-    static = tf.get_static_value(in_unit_interval)
-    if static is not None:  # constant slopes: no cond in the graph
-        return tf.maximum(x, alpha * x) if static else _select_prelu(x, alpha)
     return tf.cond(
         in_unit_interval, lambda: tf.maximum(x, alpha * x), lambda: _select_prelu(x, alpha)
     )

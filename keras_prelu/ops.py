@@ -107,6 +107,32 @@ def is_export_friendly():
     return getattr(_export_state, "depth", 0) > 0
 
 
+_constant_state = threading.local()
+
+
+@contextlib.contextmanager
+def constant_slopes(values):
+    """Trace `prelu` with these slope variables replaced by constants of the given values.
+
+    `values`: (slope variable, its value as an array) pairs. Within the block (per
+    thread, nesting), `prelu(x, variable)` uses the constant, so the check of the
+    slopes that the inference form otherwise runs at every call (see
+    `keras_prelu._tf_kernels`) is decided when tracing. An exported serving
+    graph traced this way ignores later changes to the variables.
+    """
+    previous = getattr(_constant_state, "values", {})
+    _constant_state.values = {**previous, **{id(v): (v, value) for v, value in values}}
+    try:
+        yield
+    finally:
+        _constant_state.values = previous
+
+
+def _constant_for(alpha):
+    found = getattr(_constant_state, "values", {}).get(id(alpha))
+    return None if found is None or found[0] is not alpha else found[1]
+
+
 def _export_prelu(x, alpha):
     """PReLU as plain ops in the pattern converters fuse (see `export_friendly`)."""
     rank, alpha_shape = len(x.shape), tuple(alpha.shape)
@@ -133,7 +159,8 @@ def prelu(x, alpha):
     """
     x = ops.convert_to_tensor(x)
     _check_float(x)
-    alpha = ops.cast(alpha, x.dtype)
+    constant = _constant_for(alpha)
+    alpha = ops.cast(alpha if constant is None else constant, x.dtype)
     reduce_axes = _broadcast_reduce_axes(tuple(x.shape), tuple(alpha.shape))
     if is_export_friendly():
         return _export_prelu(x, alpha)

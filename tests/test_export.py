@@ -283,6 +283,28 @@ def test_saved_model_serves_with_plain_tensorflow(digit_arrays, tmp_path):
     assert "dtype: DT_FLOAT" in shown.stdout and "shape: (-1, 32, 32, 3)" in shown.stdout
 
 
+def test_saved_model_decides_each_prelu_form_when_exporting(tmp_path):
+    """The slopes are constants of the serving graph: no run-time check per layer; slopes in
+    (0, 1) give maximum(x, alpha * x), others the select form; the served values are exact."""
+    model = mixed_model()
+    prelu = [layer for layer in model.layers if isinstance(layer, keras_prelu.PReLU)]
+    prelu[0].alpha.assign(np.linspace(-0.5, 1.5, int(np.prod(prelu[0].alpha.shape)), dtype="float32")
+                          .reshape(prelu[0].alpha.shape))  # outside (0, 1): the select form
+    x = np.random.default_rng(9).normal(size=(6, 8, 8, 1)).astype("float32")
+    export.export_model(model, tmp_path / "served", sample=x)
+    ops = saved_model_op_types(tmp_path / "served")
+    assert not {"If", "StatelessIf"} & ops
+    assert {"Maximum", "SelectV2"} <= ops
+    loaded = tf.saved_model.load(str(tmp_path / "served"))
+    before = loaded.signatures["serve"](digit=tf.constant(x))["logits"].numpy()
+    assert_close(keras_outputs(model, x), before)
+    slopes = [v for v in loaded.variables if "alpha" in v.name]
+    assert len(slopes) == len(prelu)  # still saved, but the serving graph holds their values
+    for variable in slopes:
+        variable.assign(variable * 0.5)
+    np.testing.assert_array_equal(loaded.signatures["serve"](digit=tf.constant(x))["logits"], before)
+
+
 def test_saved_model_compiled_with_xla(tmp_path):
     model = zoo_model("cifar_resnet", "prelu")
     x = np.random.default_rng(8).normal(size=(4, 32, 32, 3)).astype("float32")

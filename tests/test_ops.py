@@ -162,3 +162,20 @@ def test_prelu_inverse_round_trips():
 def test_prelu_inverse_refuses_non_positive_slopes(alpha):
     with pytest.raises(ValueError, match="not invertible"):
         ops.prelu_inverse(np.ones((2, 2), "float32"), np.asarray(alpha, "float32"))
+
+
+def test_constant_slopes_replace_the_variable_while_tracing():
+    import keras
+
+    alpha = keras.Variable(np.full((3,), 0.25, "float32"))
+    x = tf.constant(np.linspace(-2, 2, 12, dtype="float32").reshape(4, 3))
+    with ops.constant_slopes([(alpha, np.array([0.1, 0.2, 0.3], "float32"))]):
+        frozen = tf.function(lambda x: ops.prelu(x, alpha))
+        frozen(x)  # traced inside the block
+    live = tf.function(lambda x: ops.prelu(x, alpha))
+    alpha.assign(np.full((3,), 0.5, "float32"))
+    want = np.where(x.numpy() < 0, x.numpy() * np.array([0.1, 0.2, 0.3], "float32"), x.numpy())
+    np.testing.assert_array_equal(frozen(x).numpy(), want)
+    np.testing.assert_array_equal(live(x).numpy(), np.where(x.numpy() < 0, 0.5 * x.numpy(), x.numpy()))
+    graph = frozen.get_concrete_function(x).graph
+    assert not {"If", "StatelessIf"} & {op.type for op in graph.get_operations()}
