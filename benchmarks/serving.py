@@ -2,13 +2,15 @@
 exported SavedModel served with plain TensorFlow (plain and XLA-compiled), at batch 1 and 128.
 
     python benchmarks/serving.py [--rounds 15] [--calls 20]
+    python benchmarks/serving.py --models resnet20_relu,resnet20_prelu_shared
 
-Both zoo models get random weights (PReLU slopes drawn around 0.25, moving
+Both zoo models (A, the baseline, and B; default the ReLU and the per-channel
+PReLU ResNet-20) get random weights (PReLU slopes drawn around 0.25, moving
 variances around 1), are exported with `keras_prelu.export.export_model`
 (verified against Keras), plain and with `jit_compile=True`, and loaded back
-with `tf.saved_model.load`. Each case times `--calls` calls per round; PReLU
-and ReLU alternate within a round, and the ratio reported is the median over
-rounds of PReLU time / ReLU time of the same round, with its range. Target
+with `tf.saved_model.load`. Each case times `--calls` calls per round; B and A
+alternate within a round, and the ratio reported is the median over rounds of
+B's time / A's time in the same round, with its range. Target
 (../shared/PRODUCT.md): SavedModel PReLU / ReLU <= 1.10 at batch 1 and 128.
 """
 
@@ -28,7 +30,7 @@ import zoo  # noqa: E402
 from keras_prelu.export import export_model  # noqa: E402
 from rounds import time_in_rounds  # noqa: E402
 
-MODELS = ("resnet20_relu", "resnet20_prelu")
+MODELS = "resnet20_relu,resnet20_prelu"  # the baseline, then the model timed against it
 
 
 def _model(name):
@@ -42,10 +44,10 @@ def _model(name):
     return model
 
 
-def _cases(folder, batches):
+def _cases(folder, batches, models):
     """{(kind, batch, model name): a no-argument callable running one inference}."""
     cases = {}
-    for name in MODELS:
+    for name in models:
         model = _model(name)
         graph = tf.function(lambda x, model=model: model(x, training=False))
         served = {}
@@ -75,23 +77,28 @@ def main():
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--batches", default="1,128")
+    parser.add_argument("--models", default=MODELS,
+                        help="the baseline zoo model, then the one timed against it "
+                        "(e.g. resnet20_relu,resnet20_prelu_shared)")
     args = parser.parse_args()
+    base, other = args.models.split(",")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
-        cases = _cases(folder, [int(b) for b in args.batches.split(",")])
+        cases = _cases(folder, [int(b) for b in args.batches.split(",")], (base, other))
         print("timing", file=sys.stderr, flush=True)
         times = _time(cases, args.rounds, args.calls)
     print(f"ResNet-20 inference, {args.rounds} rounds x {args.calls} calls; TensorFlow {tf.__version__}, "
           f"{os.cpu_count()} CPUs, TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
           f"load average before/after {load_before:.2f} / {os.getloadavg()[0]:.2f}")
-    print(f"{'kind':<16} {'batch':>5} {'ReLU ms':>8} {'PReLU ms':>9} {'PReLU/ReLU [min, max]':>24}")
-    for kind, batch, _ in [k for k in cases if k[2] == MODELS[0]]:
-        relu, prelu = times[(kind, batch, MODELS[0])], times[(kind, batch, MODELS[1])]
-        ratios = [p / r for p, r in zip(prelu, relu)]
+    print(f"A = {base}, B = {other}")
+    print(f"{'kind':<16} {'batch':>5} {'A ms':>8} {'B ms':>9} {'B/A [min, max]':>24}")
+    for kind, batch, _ in [k for k in cases if k[2] == base]:
+        a, b = times[(kind, batch, base)], times[(kind, batch, other)]
+        ratios = [y / x for x, y in zip(a, b)]
         verdict = "" if not kind.startswith("saved_model") else (
             "   MET (<= 1.10)" if statistics.median(ratios) <= 1.10 else "   MISSED (<= 1.10)")
-        print(f"{kind:<16} {batch:>5} {1000 * statistics.median(relu):>8.2f} "
-              f"{1000 * statistics.median(prelu):>9.2f} {statistics.median(ratios):>9.2f} "
+        print(f"{kind:<16} {batch:>5} {1000 * statistics.median(a):>8.2f} "
+              f"{1000 * statistics.median(b):>9.2f} {statistics.median(ratios):>9.2f} "
               f"[{min(ratios):.2f}, {max(ratios):.2f}]{verdict}")
 
 

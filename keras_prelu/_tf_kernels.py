@@ -199,6 +199,10 @@ def _inference_prelu(x, alpha):
     value = tf.get_static_value(alpha)
     if value is not None:
         in_unit_interval = bool(np.all(value * value < value))  # in alpha's dtype, as below
+        if in_unit_interval and value.size == 1:
+            # One shared slope: TensorFlow's LeakyRelu kernel (`x > 0 ? x : x * alpha`, exact
+            # too), which its graph optimizer fuses into a preceding convolution like ReLU.
+            return tf.nn.leaky_relu(x, alpha=value.item())
         return tf.maximum(x, alpha * x) if in_unit_interval else _select_prelu(x, alpha)
     if _gpu_visible():
         return _select_prelu(x, alpha)

@@ -305,6 +305,16 @@ def test_saved_model_decides_each_prelu_form_when_exporting(tmp_path):
     np.testing.assert_array_equal(loaded.signatures["serve"](digit=tf.constant(x))["logits"], before)
 
 
+def test_saved_model_runs_a_shared_slope_as_leaky_relu(tmp_path):
+    """One slope in (0, 1) per layer: TensorFlow's LeakyRelu, which it fuses into the convolution."""
+    model = zoo_model("cifar_resnet", "prelu_shared")
+    x = np.random.default_rng(10).normal(size=(4, 32, 32, 3)).astype("float32")
+    result = export.export_model(model, tmp_path / "served", sample=x)
+    assert result.max_scaled_diff <= TOL
+    ops = saved_model_op_types(tmp_path / "served")
+    assert "LeakyRelu" in ops and not {"Maximum", "If", "StatelessIf"} & ops
+
+
 def test_saved_model_compiled_with_xla(tmp_path):
     model = zoo_model("cifar_resnet", "prelu")
     x = np.random.default_rng(8).normal(size=(4, 32, 32, 3)).astype("float32")
