@@ -10,7 +10,7 @@ subclass runs both as one `FusedBatchNormV3` op (oneDNN's on CPU), with one
 gradient op in training. In a zoo ResNet-20 on a 2-core CPU the training step
 became about 30% faster (benchmarks/batchnorm.py), and in inference
 TensorFlow's graph optimizer folds the op into the convolution before it
-(with a following ReLU: one fused kernel), so serving got 15-20% faster
+(with a following ReLU: one fused kernel), so serving got roughly 10-20% faster
 (benchmarks/serving.py). Results equal Keras's within float32 rounding
 (tested: outputs, gradients, moving statistics). The other backends, masks,
 channels-first inputs and ranks other than 2 and 4 run Keras's own code, as do

@@ -11,7 +11,9 @@ forward with no XLA cluster (see `keras_prelu._tf_kernels`).
 
 Inside `with export_friendly():` `prelu` instead emits the plain pattern
 `relu(x) + (-alpha) * relu(-x)`, which graph converters recognise (the TFLite
-converter fuses it into its native PRELU op) and which needs no XLA.
+converter fuses it into its native PRELU op) and which needs no XLA. Inside
+`with constant_slopes(...)`, given slope variables are traced as constants (the
+exported SavedModel's serving graph).
 """
 
 import contextlib

@@ -15,8 +15,10 @@ the fusion in `export.onnx`). The SavedModel, which is served by TensorFlow
 itself, keeps PReLU's inference form (`maximum(x, alpha * x)` when every slope
 is in (0, 1); see `keras_prelu._tf_kernels`), which TensorFlow runs faster. Its
 serving graph holds the slopes as constants, so each layer's form is chosen when
-exporting rather than checked at every call (the slope variables are still saved;
-changing them after loading does not change what the signature computes). LeakyReLU and RReLU (at inference) are
+exporting rather than checked at every call, and one shared slope becomes
+TensorFlow's LeakyRelu (fused into a preceding convolution like ReLU); the slope
+variables are still saved, but changing them after loading does not change what
+the signature computes. LeakyReLU and RReLU (at inference) are
 `tf.nn.leaky_relu`, i.e. LEAKY_RELU / LeakyRelu.
 
 Writes are atomic (`keras_prelu.utils.files.atomic_output`): the artifact is
