@@ -14,9 +14,12 @@ Three implementations of the same function:
   functions, and while a tape records for float16/bfloat16 and on GPU.
 - Native (`keras_prelu.native`): hand-written multi-threaded CPU kernels whose
   backward writes `dx` and sums `dalpha` in one pass (XLA:CPU needs a second
-  pass over `x` and `upstream` for the reduction). Used for float32 on CPU when
-  a gradient tape is recording outside XLA, i.e. for training steps in graph or
-  eager mode, so inference, SavedModel and converter graphs never contain it.
+  pass over `x` and `upstream` for the reduction). With every slope in
+  [1e-6, 1e6] the backward reads the forward's output instead of `x` (as ReLU's
+  gradient does), so the forward may overwrite `x` and training keeps no extra
+  tensor; see `prelu_kernels.cc`. Used for float32 on CPU when a gradient tape
+  is recording outside XLA, i.e. for training steps in graph or eager mode, so
+  inference, SavedModel and converter graphs never contain it.
 """
 
 import functools
@@ -131,24 +134,27 @@ def _native_dims(x, alpha_shape):
 
 
 def _native_prelu(module, x, alpha):
-    @tf.custom_gradient
-    def _prelu(x, alpha):
-        dims = _native_dims(x, alpha.shape)
-        flat_alpha = tf.reshape(alpha, [-1])
+    """PReLU as the native forward op; its registered gradient (below) runs the backward op.
 
-        def grad(upstream):
-            dx, dalpha = module.keras_prelu_backward(x, flat_alpha, upstream, dims)
-            return dx, tf.reshape(dalpha, tf.shape(alpha))
-
-        return module.keras_prelu_forward(x, flat_alpha, dims), grad
-
-    return _prelu(x, alpha)
+    No `tf.custom_gradient` here: its gradient closure would keep `x` alive, while the
+    registered gradient reads the op's outputs, so that the op may write y over x (see
+    `prelu_kernels.cc`).
+    """
+    y, _ = module.keras_prelu_forward(x, tf.reshape(alpha, [-1]), _native_dims(x, alpha.shape))
+    return y
 
 
-def _native_gradient_of_forward(op, grad_y):
-    """Gradient of `KerasPreluForward` (used when the op is differentiated directly)."""
-    x, alpha, dims = op.inputs
-    dx, dalpha = native.load().keras_prelu_backward(x, alpha, grad_y, dims)
+def _native_gradient_of_forward(op, grad_y, grad_saved):
+    """Gradient of `KerasPreluForward`: the backward op on y and on `saved` (x, or empty when
+    y stands in for it). Reads none of the op's inputs but the slopes and dims."""
+    y, saved = op.outputs
+    alpha, dims = op.inputs[1], op.inputs[2]
+    if grad_y is None:
+        grad_y = tf.zeros_like(y)
+    dx, dalpha = native.load().keras_prelu_backward(y, saved, alpha, grad_y, dims)
+    if grad_saved is not None:  # second order: `saved` is x itself when it is not empty
+        dx = tf.cond(tf.size(saved) > 0, lambda: dx + tf.reshape(grad_saved, tf.shape(dx)),
+                     lambda: dx)
     return dx, dalpha, None
 
 
@@ -158,20 +164,37 @@ def _native_gradient_of_backward(op, grad_dx, grad_dalpha):
     With x viewed as (outer, channels, inner), u = upstream, and incoming
     gradients Gdx (like x) and Gda (per channel), over the entries where x < 0:
     d/du = alpha * Gdx + x * Gda (Gdx elsewhere), d/dx = u * Gda (0 elsewhere:
-    the gradient is piecewise constant in x), d/dalpha = sum of u * Gdx.
+    the gradient is piecewise constant in x), d/dalpha = sum of u * Gdx. When y
+    stands in for x (x = y / alpha where y < 0), the op's outputs are functions of
+    y instead: d/dy = u * Gda / alpha, and d/dalpha gains -sum of u * y * Gda / alpha^2
+    (through y, the forward op's gradient adds back what makes the total the same).
     """
-    x, alpha, upstream, dims = op.inputs
-    x3 = tf.reshape(x, dims)
+    y, saved, alpha, upstream, dims = op.inputs
+    y3 = tf.reshape(y, dims)
     u3 = tf.reshape(upstream, dims)
     a3 = tf.reshape(alpha, [1, -1, 1])
-    gdx3 = tf.zeros_like(x3) if grad_dx is None else tf.reshape(grad_dx, dims)
+    gdx3 = tf.zeros_like(y3) if grad_dx is None else tf.reshape(grad_dx, dims)
     gda3 = tf.zeros_like(a3) if grad_dalpha is None else tf.reshape(grad_dalpha, [1, -1, 1])
-    negative = x3 < 0
-    zeros = tf.zeros_like(x3)
-    d_upstream = tf.where(negative, a3 * gdx3 + x3 * gda3, gdx3)
-    d_x = tf.where(negative, u3 * gda3, zeros)
-    d_alpha = tf.reduce_sum(tf.where(negative, u3 * gdx3, zeros), axis=[0, 2])
-    return (tf.reshape(d_x, tf.shape(x)), tf.reshape(d_alpha, tf.shape(alpha)),
+    zeros = tf.zeros_like(y3)
+
+    def from_x():
+        x3 = tf.reshape(saved, dims)
+        negative = x3 < 0
+        d_upstream = tf.where(negative, a3 * gdx3 + x3 * gda3, gdx3)
+        d_x = tf.where(negative, u3 * gda3, zeros)
+        d_alpha = tf.reduce_sum(tf.where(negative, u3 * gdx3, zeros), axis=[0, 2])
+        return d_upstream, zeros, tf.reshape(d_x, tf.shape(saved)), d_alpha
+
+    def from_y():
+        negative = y3 < 0
+        d_upstream = tf.where(negative, a3 * gdx3 + (y3 / a3) * gda3, gdx3)
+        d_y = tf.where(negative, u3 * gda3 / a3, zeros)
+        d_alpha = tf.reduce_sum(
+            tf.where(negative, u3 * gdx3 - u3 * y3 * gda3 / (a3 * a3), zeros), axis=[0, 2])
+        return d_upstream, d_y, tf.zeros_like(saved), d_alpha
+
+    d_upstream, d_y, d_saved, d_alpha = tf.cond(tf.size(saved) > 0, from_x, from_y)
+    return (tf.reshape(d_y, tf.shape(y)), d_saved, tf.reshape(d_alpha, tf.shape(alpha)),
             tf.reshape(d_upstream, tf.shape(upstream)), None)
 
 

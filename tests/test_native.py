@@ -49,12 +49,14 @@ LAYOUTS = [
 ]
 
 
+@pytest.mark.parametrize("slopes", [(-0.5, 1.5), (0.05, 0.9)], ids=["x_saved", "y_stands_in_for_x"])
 @pytest.mark.parametrize("name,x_shape,alpha_shape", LAYOUTS, ids=[l[0] for l in LAYOUTS])
-def test_native_matches_float64_reference(module, name, x_shape, alpha_shape):
+def test_native_matches_float64_reference(module, name, x_shape, alpha_shape, slopes):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(x_shape).astype("float32")
     x.flat[::7] = 0.0  # zero counts as positive: dx = upstream, no slope gradient
-    alpha = rng.uniform(-0.5, 1.5, alpha_shape).astype("float32")
+    x.flat[3::11] = -0.0
+    alpha = rng.uniform(*slopes, alpha_shape).astype("float32")
     upstream = rng.standard_normal(x_shape).astype("float32")
     reduce_axes = _broadcast_axes(x_shape, alpha_shape)
     xt, at = tf.constant(x), tf.constant(alpha)
@@ -104,8 +106,8 @@ def test_outputs_reusing_input_buffers_are_correct(module):
     @tf.function
     def run(x, upstream):
         # Fresh buffers referenced by nothing else, so the ops may take them over.
-        y = module.keras_prelu_forward(x * 2.0, alpha, dims)
-        dx, dalpha = module.keras_prelu_backward(x * 2.0, alpha, upstream * 2.0, dims)
+        y, saved = module.keras_prelu_forward(x * 2.0, alpha, dims)
+        dx, dalpha = module.keras_prelu_backward(y, saved, alpha, upstream * 2.0, dims)
         return y, dx, dalpha
 
     y, dx, dalpha = run(tf.constant(x), tf.constant(upstream))
@@ -113,6 +115,25 @@ def test_outputs_reusing_input_buffers_are_correct(module):
     np.testing.assert_array_equal(y.numpy(), want_y.astype("float32"))
     np.testing.assert_allclose(dx.numpy(), want_dx, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(dalpha.numpy(), want_dalpha.ravel(), rtol=1e-5, atol=1e-4)
+
+
+def test_the_backward_pass_reads_x_only_when_a_slope_is_out_of_range(module):
+    """Slopes in [1e-6, 1e6]: `saved` is empty and the forward op may write y over x."""
+    x = tf.constant(np.random.default_rng(2).standard_normal((3, 4, 2)).astype("float32"))
+    dims = tf.constant([12, 2, 1], tf.int64)
+    y, saved = module.keras_prelu_forward(x, tf.constant([0.25, 0.5]), dims)
+    assert saved.shape == (0,)
+    for out_of_range in ([0.25, 0.0], [0.25, -0.5], [2e6, 0.5], [float("nan"), 0.5]):
+        y, saved = module.keras_prelu_forward(x, tf.constant(out_of_range), dims)
+        np.testing.assert_array_equal(saved.numpy(), x.numpy())
+
+    layer = keras_prelu.PReLU()
+    inputs = tf.random.normal([2, 4, 4, 3])
+    layer(inputs)
+    graph = _step(layer, inputs).get_concrete_function().graph
+    (forward,) = [op for op in graph.get_operations() if op.type == "KerasPreluForward"]
+    readers = {consumer.type for consumer in forward.inputs[0].consumers()}
+    assert readers <= {"KerasPreluForward", "Shape"}  # the gradient does not hold x
 
 
 def _op_types(concrete):
@@ -176,12 +197,13 @@ def test_fit_in_graph_mode_matches_xla(module):
     np.testing.assert_allclose(losses(False), losses(True), rtol=1e-5)
 
 
-def test_second_order_gradients_match_xla(module, monkeypatch):
+@pytest.mark.parametrize("slope", [0.3, -0.2], ids=["y_stands_in_for_x", "x_saved"])
+def test_second_order_gradients_match_xla(module, monkeypatch, slope):
     """A gradient penalty differentiates the backward kernel itself."""
     x = tf.constant(np.random.default_rng(1).standard_normal([4, 3, 3, 2]).astype("float32"))
 
     def penalty_gradients():
-        layer = keras_prelu.PReLU(alpha_initializer=keras.initializers.Constant(0.3))
+        layer = keras_prelu.PReLU(alpha_initializer=keras.initializers.Constant(slope))
         layer(x)
 
         @tf.function
@@ -274,7 +296,7 @@ def test_a_truncated_or_foreign_library_is_never_loaded(tmp_path):
         "module = native.load()\n"
         "x = tf.constant([[-2.0, 3.0]])\n"
         "dims = tf.constant([1, 2, 1], tf.int64)\n"
-        "print('VALUES', module.keras_prelu_forward(x, tf.constant([0.25, 0.5]), dims).numpy().tolist())\n"
+        "print('VALUES', module.keras_prelu_forward(x, tf.constant([0.25, 0.5]), dims)[0].numpy().tolist())\n"
     )
     env = python_env(KERAS_PRELU_CACHE_DIR=str(cache), PLANTED_MARKER=str(marker))
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,

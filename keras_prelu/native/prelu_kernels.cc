@@ -10,6 +10,13 @@
 // them for AVX-512, AVX2 and baseline x86-64 and picks one at load time, so the
 // library stays portable. Outputs reuse an input's buffer when TensorFlow lets
 // them (as its own element-wise kernels do), which avoids touching fresh memory.
+//
+// What the backward pass reads: when every slope lies in [kMinSlope, kMaxSlope],
+// y < 0 exactly where x < 0 (inputs within ~1e-32 of zero aside, whose products
+// underflow) and x = y / alpha there, so the forward pass may write y over x and
+// hand the backward pass y alone (`saved` is then empty), as ReLU's gradient
+// reads its output. Otherwise `saved` is x itself (the same buffer, no copy) and
+// the backward pass reads it, exact for any slope.
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
@@ -37,6 +44,7 @@ using ::tensorflow::Tensor;
 // Elements per work item: small enough that a work item's data stays in cache,
 // large enough that float partial sums stay accurate (they are added in double).
 constexpr int64_t kChunk = 8192;
+constexpr float kMinSlope = 1e-6f, kMaxSlope = 1e6f;
 
 struct Layout {
   int64_t outer, channels, inner;
@@ -168,11 +176,22 @@ class ForwardOp : public OpKernel {
     const Tensor& alpha = ctx->input(1);
     Layout l;
     OP_REQUIRES_OK(ctx, ReadLayout(x, alpha, ctx->input(2), &l));
+    const float* ap = alpha.flat<float>().data();
+    bool by_output = true;
+    for (int64_t c = 0; c < l.channels; ++c) {
+      by_output = by_output && ap[c] >= kMinSlope && ap[c] <= kMaxSlope;  // false for NaN
+    }
     Tensor* y = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
+    if (by_output) {
+      OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({0}, 0, x.shape(), &y));
+      Tensor* empty = nullptr;
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(1, ::tensorflow::TensorShape({0}), &empty));
+    } else {
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &y));
+      ctx->set_output(1, x);
+    }
     if (l.size() == 0) return;
     const float* xp = x.flat<float>().data();
-    const float* ap = alpha.flat<float>().data();
     float* yp = y->flat<float>().data();
     const Plan p = MakePlan(l);
     auto work = [&](int64_t first, int64_t last) {
@@ -199,16 +218,21 @@ class BackwardOp : public OpKernel {
   explicit BackwardOp(OpKernelConstruction* c) : OpKernel(c) {}
 
   void Compute(OpKernelContext* ctx) override {
-    const Tensor& x = ctx->input(0);
-    const Tensor& alpha = ctx->input(1);
-    const Tensor& upstream = ctx->input(2);
+    const Tensor& y = ctx->input(0);
+    const Tensor& saved = ctx->input(1);
+    const Tensor& alpha = ctx->input(2);
+    const Tensor& upstream = ctx->input(3);
+    // x itself when the forward pass saved it, else y stands in for it (see the top;
+    // an empty x saved is also read as y, which has its shape).
+    const bool by_output = saved.NumElements() == 0;
+    const Tensor& x = by_output ? y : saved;
     Layout l;
-    OP_REQUIRES_OK(ctx, ReadLayout(x, alpha, ctx->input(3), &l));
-    OP_REQUIRES(ctx, upstream.shape() == x.shape(),
-                ::tensorflow::errors::InvalidArgument("upstream and x shapes differ"));
+    OP_REQUIRES_OK(ctx, ReadLayout(x, alpha, ctx->input(4), &l));
+    OP_REQUIRES(ctx, upstream.shape() == x.shape() && y.shape() == x.shape(),
+                ::tensorflow::errors::InvalidArgument("y, saved and upstream shapes differ"));
     Tensor* dx = nullptr;
     Tensor* dalpha = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({2}, 0, x.shape(), &dx));
+    OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output({3}, 0, x.shape(), &dx));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, alpha.shape(), &dalpha));
     float* dap = dalpha->flat<float>().data();
     if (l.size() == 0) {
@@ -246,7 +270,10 @@ class BackwardOp : public OpKernel {
     auto* threads = ctx->device()->tensorflow_cpu_worker_threads();
     ::tensorflow::Shard(threads->num_threads, threads->workers, p.items,
                         3 * std::min<int64_t>(kChunk, l.size()), work);
-    for (int64_t c = 0; c < l.channels; ++c) dap[c] = static_cast<float>(total[c]);
+    // By output the sums are of upstream * alpha * x: divide once per channel.
+    for (int64_t c = 0; c < l.channels; ++c) {
+      dap[c] = static_cast<float>(by_output ? total[c] / ap[c] : total[c]);
+    }
   }
 };
 
@@ -257,13 +284,16 @@ REGISTER_OP("KerasPreluForward")
     .Input("alpha: float")
     .Input("dims: int64")
     .Output("y: float")
+    .Output("saved: float")
     .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
       c->set_output(0, c->input(0));
+      c->set_output(1, c->UnknownShape());  // x's shape, or (0,) when y stands in for x
       return ::tensorflow::OkStatus();
     });
 
 REGISTER_OP("KerasPreluBackward")
-    .Input("x: float")
+    .Input("y: float")
+    .Input("saved: float")
     .Input("alpha: float")
     .Input("upstream: float")
     .Input("dims: int64")
@@ -271,7 +301,7 @@ REGISTER_OP("KerasPreluBackward")
     .Output("dalpha: float")
     .SetShapeFn([](::tensorflow::shape_inference::InferenceContext* c) {
       c->set_output(0, c->input(0));
-      c->set_output(1, c->input(1));
+      c->set_output(1, c->input(2));
       return ::tensorflow::OkStatus();
     });
 
