@@ -81,6 +81,8 @@ def main():
                         help="the baseline zoo model, then the one timed against it "
                         "(e.g. resnet20_relu,resnet20_prelu_shared)")
     args = parser.parse_args()
+    if len(args.models.split(",")) != 2:
+        parser.error(f"--models takes two zoo names, A,B. Received: {args.models!r}")
     base, other = args.models.split(",")
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
