@@ -246,20 +246,26 @@ def prelu(x, alpha, reduce_axes):
     return _xla_prelu(x, alpha, reduce_axes)
 
 
+def _as_nhwc(x):
+    """(x as NHWC, a function giving an NHWC result x's shape back): a dense N x C input is
+    seen as N x 1 x 1 x C; NHWC is left alone (a reshape would stand between the fused op
+    and the graph optimizer's fusions)."""
+    if x.shape.rank != 2:
+        return x, lambda y: y
+    shape = tf.shape(x)
+    return tf.reshape(x, [shape[0], 1, 1, shape[1]]), lambda y: tf.reshape(y, shape)
+
+
 def fused_batch_norm_inference(x, gamma, beta, mean, variance, epsilon):
     """Inference-mode batch normalisation over the last axis as one `FusedBatchNormV3` op
     (which TensorFlow's graph optimizer folds into a preceding convolution).
 
     `x`: float32 of rank 4 (NHWC) or 2 (seen as N x 1 x 1 x C).
     """
-    dense = x.shape.rank == 2
-    if dense:  # no reshape for NHWC: it would stand between the op and the graph's fusions
-        shape = tf.shape(x)
-        x = tf.reshape(x, [shape[0], 1, 1, shape[1]])
-    y = tf.compat.v1.nn.fused_batch_norm(
+    x, restore = _as_nhwc(x)
+    return restore(tf.compat.v1.nn.fused_batch_norm(
         x, gamma, beta, mean=mean, variance=variance, epsilon=epsilon, data_format="NHWC",
-        is_training=False)[0]
-    return tf.reshape(y, shape) if dense else y
+        is_training=False)[0])
 
 
 def fused_batch_norm(x, gamma, beta, epsilon):
@@ -268,12 +274,10 @@ def fused_batch_norm(x, gamma, beta, epsilon):
 
     `x`: float32 of rank 4 (NHWC) or 2 (seen as N x 1 x 1 x C).
     """
-    shape = tf.shape(x)
-    if x.shape.rank == 2:
-        x = tf.reshape(x, [shape[0], 1, 1, shape[1]])
+    x, restore = _as_nhwc(x)
     y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
         x, gamma, beta, epsilon=epsilon, data_format="NHWC", is_training=True)[:3]
     count = tf.cast(tf.size(x) // tf.shape(x)[-1], x.dtype)
     # The op returns the unbiased (Bessel-corrected) variance; Keras keeps the biased one.
     variance = variance * ((count - 1.0) / tf.maximum(count, 1.0))
-    return tf.reshape(y, shape), mean, variance
+    return restore(y), mean, variance
