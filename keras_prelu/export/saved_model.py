@@ -16,9 +16,9 @@ from tensorflow.core.protobuf import saved_model_pb2
 from keras_prelu.export.common import SERVING_ENDPOINT, ExportError
 from keras_prelu.export.signature import serving_function
 from keras_prelu.export.verify import check_parity
-from keras_prelu.layers import PReLU
 from keras_prelu.ops import constant_slopes
 from keras_prelu.utils.files import scratch_directory
+from keras_prelu.utils.models import slope_variables
 
 
 def write_saved_model(model, spec, in_name, out_names, directory, jit_compile=False):
@@ -40,15 +40,14 @@ def write_saved_model(model, spec, in_name, out_names, directory, jit_compile=Fa
 
 
 def prelu_slopes(model):
-    """(slope variable, its value) of `model`'s `keras_prelu.PReLU` layers, nested ones too.
+    """(slope variable, its value) of `model`'s PReLU layers (`utils.models.slope_variables`).
 
     The plain SavedModel's serving graph holds them as constants: each PReLU's form is then
     chosen when tracing, with no run-time check of its slopes per layer and call (about 8%
     of a ResNet-20's latency at batch 1), and one shared slope becomes TensorFlow's LeakyRelu.
     """
-    return [(layer.alpha, keras.ops.convert_to_numpy(layer.alpha))
-            for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, PReLU) and getattr(layer, "alpha", None) is not None]
+    return [(alpha, keras.ops.convert_to_numpy(alpha))
+            for alpha in slope_variables(model).values()]
 
 
 def saved_model_xla_functions(directory):

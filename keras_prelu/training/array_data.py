@@ -20,7 +20,6 @@ resume; they are not `data.Data`'s TensorFlow draws (without augmentation the
 two give the same batches). TensorFlow is imported only to load a TFDS dataset.
 """
 
-
 import keras
 import numpy as np
 
