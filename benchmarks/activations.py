@@ -25,7 +25,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_prelu  # noqa: E402
 from keras_prelu import native  # noqa: E402
-from rounds import time_in_rounds  # noqa: E402
+from rounds import same_round_ratio, time_in_rounds  # noqa: E402
 
 SHAPE = (128, 32, 32, 16)
 
@@ -42,12 +42,6 @@ def make_step(layer, x, upstream, jit_compile):
         return [y] + tape.gradient(y, [x] + variables, output_gradients=upstream)
 
     return step
-
-
-def ratio(times, numerator, denominator):
-    """(median, min, max) over rounds of times[numerator] / times[denominator], same round."""
-    ratios = [n / d for n, d in zip(times[numerator], times[denominator])]
-    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def main():
@@ -88,7 +82,7 @@ def main():
         if mode == "graph":
             checks.append(("keras_prelu.PReLU", "keras.layers.PReLU", "keras.layers.PReLU", 0.5))
         for numerator, denominator, label, target in checks:
-            median, low, high = ratio(times, numerator, denominator)
+            median, low, high = same_round_ratio(times[numerator], times[denominator])
             verdicts.append((f"{mode}: PReLU / {label} = {median:.2f} [{low:.2f}, {high:.2f}] "
                              f"(target <= {target:.2f})", median <= target))
     for text, ok in verdicts:

@@ -26,6 +26,7 @@ import tensorflow as tf  # noqa: E402
 import zoo  # noqa: E402
 from keras_prelu.normalization import BatchNormalization  # noqa: E402
 from keras_prelu.training.trainer import Trainer  # noqa: E402
+from rounds import same_round_ratio  # noqa: E402
 
 ROUNDS, STEPS, BATCH = 7, 4, 128
 
@@ -65,10 +66,10 @@ def main():
           f"TensorFlow {tf.__version__}, load average before/after {load_before:.2f} / "
           f"{os.getloadavg()[0]:.2f}")
     for name in ("resnet20_relu", "resnet20_prelu"):
-        ratios = [f / k for f, k in zip(times[(name, "fused")], times[(name, "keras")])]
+        median, low, high = same_round_ratio(times[(name, "fused")], times[(name, "keras")])
         print(f"{name:16s} keras BN {BATCH / statistics.median(times[(name, 'keras')]):6.1f} img/s   "
               f"fused BN {BATCH / statistics.median(times[(name, 'fused')]):6.1f} img/s   "
-              f"step fused/keras = {statistics.median(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}]")
+              f"step fused/keras = {median:.2f} [{low:.2f}, {high:.2f}]")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 import zoo  # noqa: E402
 from keras_prelu.export import export_model  # noqa: E402
-from rounds import time_in_rounds  # noqa: E402
+from rounds import same_round_ratio, time_in_rounds  # noqa: E402
 
 MODELS = "resnet20_relu,resnet20_prelu"  # the baseline, then the model timed against it
 
@@ -96,12 +96,12 @@ def main():
     print(f"{'kind':<16} {'batch':>5} {'A ms':>8} {'B ms':>9} {'B/A [min, max]':>24}")
     for kind, batch, _ in [k for k in cases if k[2] == base]:
         a, b = times[(kind, batch, base)], times[(kind, batch, other)]
-        ratios = [y / x for x, y in zip(a, b)]
+        median, low, high = same_round_ratio(b, a)
         verdict = "" if not kind.startswith("saved_model") else (
-            "   MET (<= 1.10)" if statistics.median(ratios) <= 1.10 else "   MISSED (<= 1.10)")
+            "   MET (<= 1.10)" if median <= 1.10 else "   MISSED (<= 1.10)")
         print(f"{kind:<16} {batch:>5} {1000 * statistics.median(a):>8.2f} "
-              f"{1000 * statistics.median(b):>9.2f} {statistics.median(ratios):>9.2f} "
-              f"[{min(ratios):.2f}, {max(ratios):.2f}]{verdict}")
+              f"{1000 * statistics.median(b):>9.2f} {median:>9.2f} "
+              f"[{low:.2f}, {high:.2f}]{verdict}")
 
 
 if __name__ == "__main__":

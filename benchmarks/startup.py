@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from rounds import same_round_ratio
+
 PLAIN_KERAS = r"""
 import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -75,16 +77,15 @@ def main():
         for i in range(args.rounds):
             for name, make in contenders.items():
                 times[name].append(_run(make(i), folder))
-    ratios = [a / b for a, b in zip(times["keras-prelu train"], times["plain Keras fit"])]
+    median, low, high = same_round_ratio(times["keras-prelu train"], times["plain Keras fit"])
     print(f"one epoch of resnet20_prelu on digits, fresh process each, {args.rounds} rounds; "
           f"load average before/after {load_before:.2f} / {os.getloadavg()[0]:.2f}")
     for name, values in times.items():
         print(f"{name:<18} median {statistics.median(values):6.1f} s   "
               + " ".join(f"{v:.1f}" for v in values))
-    median = statistics.median(ratios)
     verdict = "MET" if median <= 1.2 else "MISSED"
-    print(f"{verdict:<6} keras-prelu train / plain Keras = {median:.2f} [{min(ratios):.2f}, "
-          f"{max(ratios):.2f}] (target <= 1.2)")
+    print(f"{verdict:<6} keras-prelu train / plain Keras = {median:.2f} [{low:.2f}, "
+          f"{high:.2f}] (target <= 1.2)")
 
 
 if __name__ == "__main__":

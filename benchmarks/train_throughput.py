@@ -29,6 +29,8 @@ import statistics
 import sys
 import time
 
+from rounds import same_round_ratio  # benchmarks/rounds.py (no TensorFlow import)
+
 
 def _parse():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,8 +166,7 @@ def _torch_runners(args):
 
 def _ratio_text(times, slower, faster):
     """Median over rounds of time(slower) / time(faster), [min, max] of those ratios."""
-    ratios = [a / b for a, b in zip(times[slower], times[faster])]
-    return statistics.median(ratios), min(ratios), max(ratios)
+    return same_round_ratio(times[slower], times[faster])
 
 
 def _report(args, times, compile_seconds, autotune, load_before, training, tf, keras):
